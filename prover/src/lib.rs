@@ -30,5 +30,7 @@ pub mod statement;
 pub use config::{CONFIG_ID, CONFIG_NAME};
 pub use error::{DecodeError, OverflowError, ProverError, VerifyError};
 pub use matrix::IntMatrix;
-pub use shard::{prove, setup, verify, ProvenShard, ProvingKey, ShardProof, VerifyingKey};
+pub use shard::{
+    compute, prove, prove_output, setup, verify, ProvenShard, ProvingKey, ShardProof, VerifyingKey,
+};
 pub use statement::{check_exact, Binding, HALF_MODULUS};

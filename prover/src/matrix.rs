@@ -91,6 +91,38 @@ impl IntMatrix {
             .unwrap_or(0)
     }
 
+    /// The product `self · rhs` without overflow checks, for inputs already bounded by
+    /// [`crate::check_exact`] (every accumulator then stays below 2^31, far inside i64).
+    ///
+    /// Row-times-vector dot products for one right-hand column, the schoolbook (i, j, t) loop
+    /// otherwise. Wrapping arithmetic keeps it panic-free even on unchecked inputs.
+    pub(crate) fn matmul_bounded(&self, rhs: &IntMatrix) -> IntMatrix {
+        let (m, k, n) = (self.rows, self.cols, rhs.cols);
+        let mut out = vec![0i64; m * n];
+        if n == 1 {
+            for (o, row) in out.iter_mut().zip(self.data.chunks_exact(k.max(1))) {
+                *o = row
+                    .iter()
+                    .zip(&rhs.data)
+                    .fold(0i64, |a, (w, x)| a.wrapping_add(w.wrapping_mul(*x)));
+            }
+        } else {
+            for i in 0..m {
+                let acc = &mut out[i * n..(i + 1) * n];
+                for (j, &w) in self.row(i).iter().enumerate() {
+                    for (a, &x) in acc.iter_mut().zip(rhs.row(j)) {
+                        *a = a.wrapping_add(w.wrapping_mul(x));
+                    }
+                }
+            }
+        }
+        IntMatrix {
+            rows: m,
+            cols: n,
+            data: out,
+        }
+    }
+
     /// The exact product `self · rhs` with the schoolbook (i, j, t) loop, checking overflow.
     ///
     /// This is the native computation proofs are compared against in benchmarks. Fails if the

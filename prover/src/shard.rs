@@ -269,6 +269,12 @@ fn check_input(vk: &VerifyingKey, x: &IntMatrix) -> Result<u128, ProverError> {
     Ok(check_exact(vk.k as usize, vk.weight_bound, x.max_abs())?)
 }
 
+/// Computes Y_s = W_s · X exactly, after checking that no accumulator can wrap the field.
+pub fn compute(pk: &ProvingKey, x: &IntMatrix) -> Result<IntMatrix, ProverError> {
+    check_input(&pk.vk, x)?;
+    Ok(pk.weights.matmul_bounded(x))
+}
+
 /// Computes Y_s = W_s · X exactly and proves it, bound to `binding`.
 ///
 /// CPU-bound: call it from a blocking thread, never from an async executor.
@@ -277,10 +283,36 @@ pub fn prove(
     x: &IntMatrix,
     binding: &Binding,
 ) -> Result<ProvenShard, ProverError> {
-    check_input(&pk.vk, x)?;
-    let output = pk.weights.matmul(x)?;
-    let proof = prove_statement(pk, x, &output, &output, binding)?;
+    let output = compute(pk, x)?;
+    let proof = prove_output(pk, x, &output, binding)?;
     Ok(ProvenShard { output, proof })
+}
+
+/// Proves that `output` (as returned by [`compute`]) is W_s · X, bound to `binding`.
+///
+/// Splitting [`prove`] this way lets a caller time or schedule the proof apart from the
+/// product. An `output` that is not the product yields a proof that fails verification (or,
+/// in debug builds, an error): never an accepted wrong answer.
+pub fn prove_output(
+    pk: &ProvingKey,
+    x: &IntMatrix,
+    output: &IntMatrix,
+    binding: &Binding,
+) -> Result<ShardProof, ProverError> {
+    check_input(&pk.vk, x)?;
+    if output.rows() != pk.vk.rows as usize || output.cols() != x.cols() {
+        return Err(ProverError::Shape {
+            what: "output Y",
+            detail: format!(
+                "is {} × {}, the shard produces {} × {}",
+                output.rows(),
+                output.cols(),
+                pk.vk.rows,
+                x.cols()
+            ),
+        });
+    }
+    prove_statement(pk, x, output, output, binding)
 }
 
 /// Proves the statement "W_s · X = `claimed`" with a main trace derived from `trace_from`.
@@ -308,9 +340,15 @@ pub(crate) fn prove_statement(
     let digest = statement.digest();
     let height = 1usize << vk.degree_bits;
     let claimed_vectors = effective_vectors(x, claimed, &digest);
-    let trace_vectors = effective_vectors(x, trace_from, &digest);
+    let main = if std::ptr::eq(claimed, trace_from) {
+        columns_to_trace(&pad_columns(claimed_vectors.ys.clone(), height))
+    } else {
+        columns_to_trace(&pad_columns(
+            effective_vectors(x, trace_from, &digest).ys,
+            height,
+        ))
+    };
     let outputs = pad_columns(claimed_vectors.ys, height);
-    let main = columns_to_trace(&pad_columns(trace_vectors.ys, height));
     let mut public = digest_public_values(&digest);
     public.extend(claimed_vectors.xs.iter().flatten().copied());
     let air = ShardAir::new(vk.k as usize, outputs, Some(pk.trace.clone()));

@@ -62,7 +62,10 @@ pub fn check_exact(k: usize, w_max: u64, x_max: u64) -> Result<u128, OverflowErr
 
 /// A signed integer as a field element (callers keep |v| ≤ (p-1)/2).
 pub(crate) fn to_field(v: i64) -> Val {
-    Val::from_int(v)
+    match i32::try_from(v) {
+        Ok(small) => Val::from_int(small),
+        Err(_) => Val::from_int(v),
+    }
 }
 
 /// The statement's public part, hashed into the digest.
@@ -141,16 +144,27 @@ fn freivalds_randomness(digest: &[u8; 32], n: usize) -> Vec<Vec<Val>> {
         .collect()
 }
 
-/// Projects `m` (rows × n) onto `r` (length n): Σ_t m[i][t]·r[t] for every row i.
-fn project(m: &IntMatrix, r: &[Val]) -> Vec<Val> {
-    (0..m.rows())
-        .map(|i| {
-            m.row(i)
-                .iter()
-                .zip(r)
-                .map(|(v, rv)| to_field(*v) * *rv)
-                .sum()
+/// Projects `m` (rows × n) onto every vector of `rs` in one pass over `m`:
+/// `out[c][i] = Σ_t m[i][t]·rs[c][t]`, rows in parallel.
+fn project_all(m: &IntMatrix, rs: &[Vec<Val>]) -> Vec<Vec<Val>> {
+    use p3_maybe_rayon::prelude::*;
+    let n = m.cols();
+    let per_row: Vec<Vec<Val>> = m
+        .data()
+        .par_chunks(n.max(1))
+        .map(|row| {
+            let mut acc = vec![Val::ZERO; rs.len()];
+            for (t, v) in row.iter().enumerate() {
+                let v = to_field(*v);
+                for (a, r) in acc.iter_mut().zip(rs) {
+                    *a += v * r[t];
+                }
+            }
+            acc
         })
+        .collect();
+    (0..rs.len())
+        .map(|c| per_row.iter().map(|row| row[c]).collect())
         .collect()
 }
 
@@ -171,8 +185,8 @@ pub(crate) fn effective_vectors(
     } else {
         let rs = freivalds_randomness(digest, n);
         EffectiveVectors {
-            xs: rs.iter().map(|r| project(x, r)).collect(),
-            ys: rs.iter().map(|r| project(y, r)).collect(),
+            xs: project_all(x, &rs),
+            ys: project_all(y, &rs),
         }
     }
 }
