@@ -63,6 +63,38 @@ impl VerifyingKey {
         out
     }
 
+    /// Rebuilds the verifying key of a `rows × k` shard from its published parts (the 32-byte
+    /// commitment and the weight bound), for this configuration.
+    pub fn from_parts(
+        rows: u32,
+        k: u32,
+        weight_bound: u64,
+        commitment: [u8; 32],
+    ) -> Result<Self, VerifyError> {
+        if rows == 0 || k == 0 || rows as usize > MAX_SHARD_ROWS || k as usize > MAX_K {
+            return Err(VerifyError::Shape(format!(
+                "a {rows} × {k} shard is outside what this configuration proves"
+            )));
+        }
+        let mut limbs = [0u32; 8];
+        for (limb, bytes) in limbs.iter_mut().zip(commitment.chunks_exact(4)) {
+            *limb = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            if u64::from(*limb) >= crate::statement::MODULUS {
+                return Err(VerifyError::Shape(
+                    "commitment limb is not a canonical field element".into(),
+                ));
+            }
+        }
+        Ok(Self {
+            config_id: CONFIG_ID,
+            rows,
+            k,
+            degree_bits: log_height(rows as usize) as u8,
+            weight_bound,
+            commitment: limbs,
+        })
+    }
+
     /// Canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         codec::encode(self)

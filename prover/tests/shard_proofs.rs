@@ -295,3 +295,13 @@ fn empty_and_mismatched_inputs_are_clear_errors() {
     assert!(err.to_string().contains("needs 3 × n"), "{err}");
     assert!(IntMatrix::new(2, 2, vec![1, 2, 3]).is_err());
 }
+
+#[test]
+fn verifying_keys_rebuild_from_their_published_parts() {
+    let pk = setup(&matrix(5, 7, 9, 3)).unwrap();
+    let vk = pk.verifying_key();
+    let rebuilt = VerifyingKey::from_parts(5, 7, vk.weight_bound, vk.commitment_bytes()).unwrap();
+    assert_eq!(&rebuilt, vk);
+    assert!(VerifyingKey::from_parts(0, 7, 1, vk.commitment_bytes()).is_err());
+    assert!(VerifyingKey::from_parts(5, 7, 1, [0xff; 32]).is_err());
+}
