@@ -1,0 +1,574 @@
+//! Claim and lease rules: who holds which shard of a job, and when.
+//!
+//! # The rule
+//!
+//! Every claim carries its own timestamp `claimed_at` and lease end. A [`LeaseBook`] keeps the
+//! set of claims it has seen for one job and resolves them by a **sweep in claim order**:
+//! claims sorted by `(claimed_at, rank, …)` where `rank = blake3::derive_key("starkscale/1
+//! claim rank", job ‖ shard u32 LE ‖ claimer)`; each claim is judged against the claims accepted
+//! before it:
+//!
+//! - a primary claim wins iff, at its `claimed_at`, the shard is not proved, nobody holds a
+//!   live primary lease on it, and the claimer holds fewer than `max_leases_per_peer` live
+//!   leases in this job;
+//! - a backup claim (speculative second worker) wins iff someone *else* holds a live primary
+//!   lease, the backup slots are not full, the claimer has capacity, and either the claim falls
+//!   in the last `backup_window_percent` of `[created, deadline]` or the primary lease ends
+//!   within `near_expiry_ms`;
+//! - a lease lives from `claimed_at` until `lease_expires` or until the shard is proved,
+//!   whichever is first. A lease that expires without a proof reopens the shard.
+//!
+//! The result is a function of the *set* of claims, so every peer that saw the same claims
+//! computes the same holders whatever the arrival order. Arrival time matters only through the
+//! freshness check (`|claimed_at − now| ≤ max_skew_ms` for live gossip) and the storage caps
+//! (per shard and per claimer), which only bite under spam.
+//!
+//! Proofs are final: the first verified proof recorded for a shard is kept (its worker must hold
+//! or have held an accepted lease on the shard that began no later than `proved_at`). If two
+//! valid proofs race, peers may credit different workers locally; the aggregator's settlement
+//! fixes the credits network-wide.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{JobId, PeerKey};
+use crate::manifest::Manifest;
+use crate::messages::ShardCredit;
+use crate::plan::ShardPlan;
+
+mod types;
+
+pub use types::{
+    Claim, ClaimError, ClaimOutcome, Conflict, Freshness, Lease, LeaseRules, ProofError, ShardState,
+};
+
+/// Total order of claims in the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct ClaimKey {
+    at: u64,
+    rank: [u8; 32],
+    shard: u32,
+    claimer: PeerKey,
+    backup: bool,
+    expires: u64,
+}
+
+/// The resolved state after sweeping claims up to `last`.
+#[derive(Debug, Clone, Default)]
+struct Sweep {
+    last: Option<ClaimKey>,
+    outcomes: BTreeMap<ClaimKey, Option<Conflict>>,
+    /// Accepted leases per shard, in start order.
+    leases: BTreeMap<u32, Vec<Lease>>,
+    /// Per holder, `(shard, index into leases[shard])` of leases that may still be live at the
+    /// sweep time (pruned as the holder claims again), for O(capacity) capacity checks.
+    active: BTreeMap<PeerKey, Vec<(u32, usize)>>,
+}
+
+impl Sweep {
+    fn lease(&self, shard: u32, index: usize) -> Option<&Lease> {
+        self.leases.get(&shard).and_then(|ls| ls.get(index))
+    }
+
+    /// Live leases of `holder` at `t` (t not before the sweep time).
+    fn active_count(&self, holder: &PeerKey, t: u64) -> usize {
+        self.active.get(holder).map_or(0, |entries| {
+            entries
+                .iter()
+                .filter(|(s, i)| self.lease(*s, *i).is_some_and(|l| l.is_live(t)))
+                .count()
+        })
+    }
+}
+
+/// The claims, leases and proofs of one job.
+#[derive(Debug, Clone)]
+pub struct LeaseBook {
+    job: JobId,
+    shard_count: u32,
+    created_ms: u64,
+    deadline_ms: u64,
+    rules: LeaseRules,
+    claims: BTreeMap<ClaimKey, Claim>,
+    /// Stored claims per shard, and per (shard, claimer): the spam caps.
+    per_shard: BTreeMap<u32, usize>,
+    per_claimer: BTreeMap<(u32, PeerKey), usize>,
+    proofs: BTreeMap<u32, (PeerKey, u64)>,
+    sweep: Sweep,
+}
+
+/// The sweep-order rank of a claimer for a shard.
+pub fn claim_rank(job: &JobId, shard: u32, claimer: &PeerKey) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("starkscale/1 claim rank");
+    hasher.update(job.as_bytes());
+    hasher.update(&shard.to_le_bytes());
+    hasher.update(claimer.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// Checks a timestamp against local time.
+pub fn check_fresh(
+    at_ms: u64,
+    now_ms: u64,
+    max_skew_ms: u64,
+    freshness: Freshness,
+) -> Result<(), ClaimError> {
+    let too_new = at_ms > now_ms.saturating_add(max_skew_ms);
+    let too_old = freshness == Freshness::Live && at_ms < now_ms.saturating_sub(max_skew_ms);
+    if too_new || too_old {
+        return Err(ClaimError::ClockSkew {
+            at_ms,
+            now_ms,
+            max_skew_ms,
+        });
+    }
+    Ok(())
+}
+
+impl LeaseBook {
+    /// An empty book for a job with `shard_count` shards.
+    pub fn new(
+        job: JobId,
+        shard_count: u32,
+        created_ms: u64,
+        deadline_ms: u64,
+        rules: LeaseRules,
+    ) -> Self {
+        Self {
+            job,
+            shard_count,
+            created_ms,
+            deadline_ms,
+            rules,
+            claims: BTreeMap::new(),
+            per_shard: BTreeMap::new(),
+            per_claimer: BTreeMap::new(),
+            proofs: BTreeMap::new(),
+            sweep: Sweep::default(),
+        }
+    }
+
+    /// An empty book for a validated manifest and its plan.
+    pub fn for_manifest(manifest: &Manifest, plan: &ShardPlan, rules: LeaseRules) -> Self {
+        Self::new(
+            manifest.job,
+            plan.shard_count(),
+            manifest.created_ms,
+            manifest.deadline_ms,
+            rules,
+        )
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &LeaseRules {
+        &self.rules
+    }
+
+    /// Shards in the plan.
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count
+    }
+
+    /// When backup claims open regardless of lease expiry: the start of the last
+    /// `backup_window_percent` of `[created, deadline]`.
+    pub fn backup_window_start_ms(&self) -> u64 {
+        let span = self.deadline_ms.saturating_sub(self.created_ms);
+        let pct = u64::from(self.rules.backup_window_percent.min(100));
+        self.deadline_ms - span / 100 * pct - span % 100 * pct / 100
+    }
+
+    /// A claim for `shard` by `claimer` at `now_ms`, with a lease of `lease_ms` clamped to the
+    /// rules and the deadline.
+    pub fn new_claim(
+        &self,
+        shard: u32,
+        claimer: PeerKey,
+        now_ms: u64,
+        lease_ms: u64,
+        backup: bool,
+    ) -> Claim {
+        let lease = lease_ms.clamp(self.rules.min_lease_ms, self.rules.max_lease_ms);
+        Claim {
+            shard,
+            claimer,
+            claimed_at_ms: now_ms,
+            lease_expires_ms: now_ms.saturating_add(lease).min(self.deadline_ms),
+            backup,
+        }
+    }
+
+    fn key(&self, claim: &Claim) -> ClaimKey {
+        ClaimKey {
+            at: claim.claimed_at_ms,
+            rank: claim_rank(&self.job, claim.shard, &claim.claimer),
+            shard: claim.shard,
+            claimer: claim.claimer,
+            backup: claim.backup,
+            expires: claim.lease_expires_ms,
+        }
+    }
+
+    /// Checks that do not depend on other claims.
+    fn check_static(
+        &self,
+        claim: &Claim,
+        now_ms: u64,
+        freshness: Freshness,
+    ) -> Result<(), ClaimError> {
+        let rules = &self.rules;
+        if claim.shard >= self.shard_count {
+            return Err(ClaimError::ShardOutOfPlan {
+                shard: claim.shard,
+                count: self.shard_count,
+            });
+        }
+        let duration_ms = claim.lease_expires_ms.saturating_sub(claim.claimed_at_ms);
+        if duration_ms < rules.min_lease_ms.max(1) {
+            return Err(ClaimError::LeaseTooShort {
+                duration_ms,
+                min_ms: rules.min_lease_ms,
+            });
+        }
+        if duration_ms > rules.max_lease_ms {
+            return Err(ClaimError::LeaseTooLong {
+                duration_ms,
+                max_ms: rules.max_lease_ms,
+            });
+        }
+        if claim.lease_expires_ms > self.deadline_ms {
+            return Err(ClaimError::PastDeadline {
+                expires_ms: claim.lease_expires_ms,
+                deadline_ms: self.deadline_ms,
+            });
+        }
+        if claim.claimed_at_ms < self.created_ms.saturating_sub(rules.max_skew_ms) {
+            return Err(ClaimError::BeforeJob {
+                at_ms: claim.claimed_at_ms,
+                created_ms: self.created_ms,
+            });
+        }
+        check_fresh(claim.claimed_at_ms, now_ms, rules.max_skew_ms, freshness)?;
+        let key = self.key(claim);
+        if self.claims.contains_key(&key) {
+            return Err(ClaimError::Duplicate);
+        }
+        let total = self.per_shard.get(&claim.shard).copied().unwrap_or(0);
+        let mine = self
+            .per_claimer
+            .get(&(claim.shard, claim.claimer))
+            .copied()
+            .unwrap_or(0);
+        if total >= rules.max_claims_per_shard || mine >= rules.max_claims_per_claimer {
+            return Err(ClaimError::TooManyClaims { shard: claim.shard });
+        }
+        Ok(())
+    }
+
+    /// Judges a claim against the sweep state (all earlier claims already applied).
+    fn evaluate(&self, sweep: &Sweep, claim: &Claim) -> Result<Lease, Conflict> {
+        let (shard, t, rules) = (claim.shard, claim.claimed_at_ms, &self.rules);
+        let proved_at = self.proofs.get(&shard).map(|(_, at)| *at);
+        if proved_at.is_some_and(|p| p <= t) {
+            return Err(Conflict::AlreadyProved { shard });
+        }
+        let empty = Vec::new();
+        let leases = sweep.leases.get(&shard).unwrap_or(&empty);
+        let live: Vec<&Lease> = leases.iter().filter(|l| l.is_live(t)).collect();
+        let primary = live.iter().find(|l| !l.backup);
+        if live.iter().any(|l| l.holder == claim.claimer) {
+            return Err(Conflict::AlreadyHolds {
+                shard,
+                claimer: claim.claimer,
+            });
+        }
+        if claim.backup {
+            let primary = primary.ok_or(Conflict::NothingToBackUp { shard })?;
+            let backups = live.iter().filter(|l| l.backup).count();
+            if backups >= rules.max_backups_per_shard as usize {
+                return Err(Conflict::BackupsFull {
+                    shard,
+                    max: rules.max_backups_per_shard,
+                });
+            }
+            let window = self.backup_window_start_ms();
+            let near = primary.end_ms.saturating_sub(rules.near_expiry_ms);
+            if t < window && t < near {
+                return Err(Conflict::BackupTooEarly {
+                    shard,
+                    opens_ms: window.min(near),
+                });
+            }
+        } else if let Some(p) = primary {
+            return Err(Conflict::Held {
+                shard,
+                holder: p.holder,
+                until_ms: p.end_ms,
+            });
+        }
+        let active = u32::try_from(sweep.active_count(&claim.claimer, t)).unwrap_or(u32::MAX);
+        if active >= rules.max_leases_per_peer {
+            return Err(Conflict::AtCapacity {
+                claimer: claim.claimer,
+                active,
+                max: rules.max_leases_per_peer,
+            });
+        }
+        let end = proved_at.map_or(claim.lease_expires_ms, |p| p.min(claim.lease_expires_ms));
+        Ok(Lease {
+            holder: claim.claimer,
+            start_ms: t,
+            end_ms: end,
+            backup: claim.backup,
+        })
+    }
+
+    /// Applies one claim to the sweep.
+    fn step(&self, sweep: &mut Sweep, key: ClaimKey, claim: &Claim) {
+        let verdict = self.evaluate(sweep, claim);
+        match verdict {
+            Ok(lease) => {
+                let leases = sweep.leases.entry(claim.shard).or_default();
+                leases.push(lease);
+                let index = leases.len() - 1;
+                let t = claim.claimed_at_ms;
+                let mut entries = sweep.active.remove(&claim.claimer).unwrap_or_default();
+                entries.retain(|(s, i)| sweep.lease(*s, *i).is_some_and(|l| l.end_ms > t));
+                entries.push((claim.shard, index));
+                sweep.active.insert(claim.claimer, entries);
+                sweep.outcomes.insert(key, None);
+            }
+            Err(conflict) => {
+                sweep.outcomes.insert(key, Some(conflict));
+            }
+        }
+        sweep.last = Some(key);
+    }
+
+    fn resweep(&mut self) {
+        let mut sweep = Sweep::default();
+        for (key, claim) in &self.claims {
+            self.step(&mut sweep, *key, claim);
+        }
+        self.sweep = sweep;
+    }
+
+    /// What inserting `claim` would do, without inserting it.
+    pub fn check_claim(
+        &self,
+        claim: &Claim,
+        now_ms: u64,
+        freshness: Freshness,
+    ) -> Result<ClaimOutcome, ClaimError> {
+        self.check_static(claim, now_ms, freshness)?;
+        let key = self.key(claim);
+        if self.sweep.last.is_none_or(|last| key > last) {
+            // In order: judge against the current state.
+            return Ok(match self.evaluate(&self.sweep, claim) {
+                Ok(_) => ClaimOutcome::Won {
+                    backup: claim.backup,
+                },
+                Err(c) => ClaimOutcome::Lost(c),
+            });
+        }
+        let mut copy = self.clone();
+        copy.insert_claim(*claim, now_ms, freshness)
+    }
+
+    /// Records a claim and re-resolves; returns what happened to it.
+    pub fn insert_claim(
+        &mut self,
+        claim: Claim,
+        now_ms: u64,
+        freshness: Freshness,
+    ) -> Result<ClaimOutcome, ClaimError> {
+        self.check_static(&claim, now_ms, freshness)?;
+        let key = self.key(&claim);
+        self.claims.insert(key, claim);
+        *self.per_shard.entry(claim.shard).or_default() += 1;
+        *self
+            .per_claimer
+            .entry((claim.shard, claim.claimer))
+            .or_default() += 1;
+        if self.sweep.last.is_none_or(|last| key > last) {
+            let mut sweep = std::mem::take(&mut self.sweep);
+            self.step(&mut sweep, key, &claim);
+            self.sweep = sweep;
+        } else {
+            self.resweep();
+        }
+        Ok(match self.sweep.outcomes.get(&key) {
+            Some(Some(conflict)) => ClaimOutcome::Lost(conflict.clone()),
+            _ => ClaimOutcome::Won {
+                backup: claim.backup,
+            },
+        })
+    }
+
+    /// The current outcome of a known claim (it may change when earlier claims arrive).
+    pub fn outcome_of(&self, claim: &Claim) -> Option<ClaimOutcome> {
+        let outcome = self.sweep.outcomes.get(&self.key(claim))?;
+        Some(match outcome {
+            Some(conflict) => ClaimOutcome::Lost(conflict.clone()),
+            None => ClaimOutcome::Won {
+                backup: claim.backup,
+            },
+        })
+    }
+
+    /// Whether a verified proof by `worker` for `shard` would be credited.
+    pub fn check_proof(
+        &self,
+        shard: u32,
+        worker: &PeerKey,
+        proved_at_ms: u64,
+        now_ms: u64,
+        freshness: Freshness,
+    ) -> Result<(), ProofError> {
+        if shard >= self.shard_count {
+            return Err(ProofError::ShardOutOfPlan {
+                shard,
+                count: self.shard_count,
+            });
+        }
+        if let Some((credited, _)) = self.proofs.get(&shard) {
+            return Err(ProofError::AlreadyProved {
+                shard,
+                worker: *credited,
+            });
+        }
+        check_fresh(proved_at_ms, now_ms, self.rules.max_skew_ms, freshness).map_err(|_| {
+            ProofError::ClockSkew {
+                at_ms: proved_at_ms,
+                now_ms,
+            }
+        })?;
+        let had_lease = self.sweep.leases.get(&shard).is_some_and(|leases| {
+            leases
+                .iter()
+                .any(|l| l.holder == *worker && l.start_ms <= proved_at_ms)
+        });
+        if !had_lease {
+            return Err(ProofError::NotClaimed {
+                shard,
+                worker: *worker,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a proof the prover has verified. The shard becomes final; its leases end at
+    /// `proved_at_ms`.
+    pub fn record_proof(
+        &mut self,
+        shard: u32,
+        worker: PeerKey,
+        proved_at_ms: u64,
+        now_ms: u64,
+        freshness: Freshness,
+    ) -> Result<(), ProofError> {
+        self.check_proof(shard, &worker, proved_at_ms, now_ms, freshness)?;
+        self.proofs.insert(shard, (worker, proved_at_ms));
+        let in_order = self.sweep.last.is_none_or(|last| proved_at_ms >= last.at);
+        if in_order {
+            // No claim after the proof has been judged yet: clip the leases in place.
+            for lease in self.sweep.leases.entry(shard).or_default() {
+                lease.end_ms = lease.end_ms.min(proved_at_ms);
+            }
+        } else {
+            self.resweep();
+        }
+        Ok(())
+    }
+
+    /// The shard's state at `now_ms`.
+    pub fn state(&self, shard: u32, now_ms: u64) -> ShardState {
+        if let Some((worker, at)) = self.proofs.get(&shard) {
+            return ShardState::Proved {
+                worker: *worker,
+                proved_at_ms: *at,
+            };
+        }
+        let live = self.leases_at(shard, now_ms);
+        match live.iter().find(|l| !l.backup) {
+            Some(primary) => ShardState::Held {
+                primary: *primary,
+                backups: live.iter().filter(|l| l.backup).copied().collect(),
+            },
+            None => ShardState::Open,
+        }
+    }
+
+    /// The primary holder at `now_ms`.
+    pub fn holder(&self, shard: u32, now_ms: u64) -> Option<PeerKey> {
+        match self.state(shard, now_ms) {
+            ShardState::Held { primary, .. } => Some(primary.holder),
+            _ => None,
+        }
+    }
+
+    /// All leases (primary and backup) live at `now_ms` on `shard`.
+    pub fn leases_at(&self, shard: u32, now_ms: u64) -> Vec<Lease> {
+        self.sweep
+            .leases
+            .get(&shard)
+            .map(|ls| ls.iter().filter(|l| l.is_live(now_ms)).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Shards a primary claim could win at `now_ms` (not proved, no live primary).
+    pub fn open_shards(&self, now_ms: u64) -> Vec<u32> {
+        (0..self.shard_count)
+            .filter(|s| self.state(*s, now_ms) == ShardState::Open)
+            .collect()
+    }
+
+    /// Live leases `peer` holds in this job at `now_ms` (for its capacity across jobs).
+    pub fn active_leases_of(&self, peer: &PeerKey, now_ms: u64) -> u32 {
+        let n = self
+            .sweep
+            .leases
+            .values()
+            .flatten()
+            .filter(|l| l.holder == *peer && l.is_live(now_ms))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Shards with a live primary lease at `now_ms`.
+    pub fn leased_count(&self, now_ms: u64) -> u32 {
+        let n = (0..self.shard_count)
+            .filter(|s| matches!(self.state(*s, now_ms), ShardState::Held { .. }))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The credited proof of a shard.
+    pub fn proof_of(&self, shard: u32) -> Option<(PeerKey, u64)> {
+        self.proofs.get(&shard).copied()
+    }
+
+    /// Shards proved.
+    pub fn proved_count(&self) -> u32 {
+        u32::try_from(self.proofs.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether every shard is proved.
+    pub fn all_proved(&self) -> bool {
+        self.proved_count() == self.shard_count
+    }
+
+    /// Credits in shard order, once every shard is proved.
+    pub fn credits(&self) -> Option<Vec<ShardCredit>> {
+        self.all_proved().then(|| {
+            self.proofs
+                .iter()
+                .map(|(shard, (worker, _))| ShardCredit {
+                    shard: *shard,
+                    worker: *worker,
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

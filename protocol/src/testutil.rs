@@ -1,0 +1,320 @@
+//! Shared test fixtures and proptest strategies (compiled only for tests).
+
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+
+use crate::codec::Bytes;
+use crate::ids::{ChunkId, JobId, PeerKey};
+use crate::job::{JobLimits, JobSpec};
+use crate::manifest::{BlobDescriptor, Manifest, ManifestParams};
+use crate::matrix::IntMatrix;
+use crate::messages::*;
+use crate::status::JobStatus;
+
+/// A signing key from a one-byte seed.
+pub fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// The seed job (10×10 · 10×1).
+pub fn seed_spec() -> JobSpec {
+    JobSpec::from_json(
+        include_str!("../testdata/seed-matvec-10x10.json"),
+        &JobLimits::default(),
+    )
+    .unwrap()
+}
+
+/// Creation time of [`seed_manifest`].
+pub const T0: u64 = 1_700_000_000_000;
+
+/// The seed job's manifest: 4 shards of 3, 3, 3, 1 rows; 10 minutes to the deadline.
+pub fn seed_manifest(entry: PeerKey) -> Manifest {
+    Manifest::for_spec(
+        &seed_spec(),
+        ManifestParams {
+            rows_per_shard: 3,
+            created_ms: T0,
+            deadline_ms: T0 + 600_000,
+            config_id: 1,
+            entry,
+        },
+    )
+}
+
+/// A claim by `key` on shard 0 of a fixed job.
+pub fn sample_claim(key: &SigningKey) -> ShardClaimed {
+    ShardClaimed {
+        job: JobId([5; 32]),
+        shard: 0,
+        claimed_at_ms: T0,
+        lease_expires_ms: T0 + 60_000,
+        claimer: PeerKey::from(key),
+        backup: false,
+    }
+}
+
+pub fn arb_peer() -> impl Strategy<Value = PeerKey> {
+    any::<[u8; 32]>().prop_map(PeerKey)
+}
+
+pub fn arb_job() -> impl Strategy<Value = JobId> {
+    any::<[u8; 32]>().prop_map(JobId)
+}
+
+pub fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
+    prop::collection::vec(any::<u8>(), 0..max).prop_map(Bytes)
+}
+
+pub fn arb_matrix() -> impl Strategy<Value = IntMatrix> {
+    (0usize..5, 0usize..5).prop_flat_map(|(r, c)| {
+        prop::collection::vec(any::<i64>(), r * c)
+            .prop_map(move |data| IntMatrix::new(r, c, data).unwrap())
+    })
+}
+
+pub fn arb_blob() -> impl Strategy<Value = BlobDescriptor> {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        prop::collection::vec(
+            (any::<[u8; 32]>(), any::<u32>()).prop_map(|(id, len)| crate::chunk::ChunkRef {
+                id: ChunkId(id),
+                len,
+            }),
+            0..4,
+        ),
+    )
+        .prop_map(|(rows, cols, total_bytes, chunks)| BlobDescriptor {
+            rows,
+            cols,
+            total_bytes,
+            chunks,
+        })
+}
+
+pub fn arb_manifest() -> impl Strategy<Value = Manifest> {
+    (
+        arb_job(),
+        arb_blob(),
+        arb_blob(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        arb_peer(),
+    )
+        .prop_map(
+            |(job, w, x, rows_per_shard, created_ms, deadline_ms, config_id, entry)| Manifest {
+                job,
+                w,
+                x,
+                rows_per_shard,
+                created_ms,
+                deadline_ms,
+                config_id,
+                entry,
+                shard_keys: vec![
+                    crate::manifest::ShardKey {
+                        commitment: [7; 32],
+                        weight_bound: 127
+                    };
+                    (rows_per_shard % 5) as usize
+                ],
+            },
+        )
+}
+
+pub fn arb_claimed() -> impl Strategy<Value = ShardClaimed> {
+    (
+        arb_job(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        arb_peer(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(job, shard, claimed_at_ms, lease_expires_ms, claimer, backup)| ShardClaimed {
+                job,
+                shard,
+                claimed_at_ms,
+                lease_expires_ms,
+                claimer,
+                backup,
+            },
+        )
+}
+
+pub fn arb_proved() -> impl Strategy<Value = ShardProved> {
+    (
+        arb_job(),
+        any::<u32>(),
+        arb_peer(),
+        any::<u32>(),
+        any::<u64>(),
+        arb_matrix(),
+        any::<[u8; 32]>(),
+        arb_bytes(64),
+    )
+        .prop_map(
+            |(job, shard, worker, config_id, proved_at_ms, output, commitment, proof)| {
+                ShardProved {
+                    job,
+                    shard,
+                    worker,
+                    config_id,
+                    proved_at_ms,
+                    output,
+                    commitment,
+                    proof,
+                }
+            },
+        )
+}
+
+pub fn arb_heartbeat() -> impl Strategy<Value = AggregatorHeartbeat> {
+    (
+        arb_peer(),
+        any::<u64>(),
+        any::<(bool, bool, u32)>(),
+        prop::collection::vec(any::<u32>(), 0..4),
+        any::<(u32, u32)>(),
+    )
+        .prop_map(
+            |(aggregator, sent_at_ms, (a, p, m), config_ids, (l1, l2))| AggregatorHeartbeat {
+                aggregator,
+                sent_at_ms,
+                capabilities: Capabilities {
+                    aggregate: a,
+                    prove: p,
+                    max_concurrent_leases: m,
+                    config_ids,
+                },
+                load: Load {
+                    active_leases: l1,
+                    pending_aggregations: l2,
+                },
+            },
+        )
+}
+
+pub fn arb_reason() -> impl Strategy<Value = FailureReason> {
+    prop_oneof![
+        Just(FailureReason::DeadlineExpired),
+        ".{0,20}".prop_map(|detail| FailureReason::Unprovable { detail }),
+        ".{0,20}".prop_map(|detail| FailureReason::InvalidData { detail }),
+        ".{0,20}".prop_map(|detail| FailureReason::AggregationFailed { detail }),
+        ".{0,20}".prop_map(|detail| FailureReason::Other { detail }),
+    ]
+}
+
+pub fn arb_settled() -> impl Strategy<Value = JobSettled> {
+    (
+        arb_job(),
+        arb_peer(),
+        any::<(u32, u64)>(),
+        any::<[u8; 32]>(),
+        prop::option::of(arb_matrix()),
+        prop::collection::vec(
+            (any::<u32>(), arb_peer()).prop_map(|(shard, worker)| ShardCredit { shard, worker }),
+            0..4,
+        ),
+        arb_bytes(64),
+    )
+        .prop_map(
+            |(job, aggregator, (config_id, settled_at_ms), result_hash, result, credits, s)| {
+                JobSettled {
+                    job,
+                    aggregator,
+                    config_id,
+                    settled_at_ms,
+                    result_hash,
+                    result,
+                    credits,
+                    settlement: s,
+                }
+            },
+        )
+}
+
+pub fn arb_failed() -> impl Strategy<Value = JobFailed> {
+    (arb_job(), arb_peer(), any::<u64>(), arb_reason()).prop_map(
+        |(job, reporter, failed_at_ms, reason)| JobFailed {
+            job,
+            reporter,
+            failed_at_ms,
+            reason,
+        },
+    )
+}
+
+pub fn arb_status() -> impl Strategy<Value = JobStatus> {
+    prop_oneof![
+        Just(JobStatus::Announced),
+        any::<(u32, u32, u32)>().prop_map(|(proved, leased, total)| JobStatus::Proving {
+            proved,
+            leased,
+            total
+        }),
+        any::<u32>().prop_map(|total| JobStatus::Aggregating { total }),
+        any::<[u8; 32]>().prop_map(|result_hash| JobStatus::Settled { result_hash }),
+        arb_reason().prop_map(|reason| JobStatus::Failed { reason }),
+        Just(JobStatus::Expired),
+    ]
+}
+
+pub fn arb_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        any::<[u8; 32]>().prop_map(|id| Request::FetchChunk(FetchChunk { id: ChunkId(id) })),
+        (arb_bytes(64), prop::option::of(any::<u64>())).prop_map(|(json, deadline_ms)| {
+            Request::SubmitJob(SubmitJob {
+                submission: Submission::Json(json),
+                deadline_ms,
+            })
+        }),
+        (
+            arb_manifest(),
+            prop::collection::vec(arb_bytes(16), 0..3),
+            prop::collection::vec(arb_bytes(16), 0..3)
+        )
+            .prop_map(|(manifest, w, x)| Request::SubmitJob(SubmitJob {
+                submission: Submission::Chunks { manifest, w, x },
+                deadline_ms: None,
+            })),
+        arb_job().prop_map(|job| Request::JobStatus(JobStatusRequest { job })),
+        any::<(u64, u64)>()
+            .prop_map(|(since_ms, cursor)| Request::CatchUp(CatchUp { since_ms, cursor })),
+    ]
+}
+
+pub fn arb_response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        arb_bytes(64).prop_map(|b| Response::Chunk(ChunkResponse::Found(b))),
+        Just(Response::Chunk(ChunkResponse::NotFound)),
+        arb_job().prop_map(|job| Response::SubmitResult(SubmitResult::Accepted { job })),
+        ".{0,30}".prop_map(|reason| Response::SubmitResult(SubmitResult::Rejected { reason })),
+        Just(Response::Status(StatusReply::Unknown)),
+        (arb_job(), arb_status(), any::<(u64, u32, u32, u32)>()).prop_map(
+            |(job, status, (deadline_ms, t, p, l))| {
+                Response::Status(StatusReply::Known(StatusReport {
+                    job,
+                    status,
+                    deadline_ms,
+                    shards_total: t,
+                    shards_proved: p,
+                    shards_leased: l,
+                }))
+            }
+        ),
+        (
+            prop::collection::vec(arb_bytes(32), 0..4),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(|(frames, next_cursor)| Response::CatchUp(CatchUpReport {
+                frames,
+                next_cursor
+            })),
+    ]
+}

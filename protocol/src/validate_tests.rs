@@ -1,0 +1,405 @@
+//! Tests of gossip validation: one accepted case and the main refusals for each kind.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+
+use super::*;
+use crate::codec::Bytes;
+use crate::lease::{Freshness, LeaseRules};
+use crate::matrix::IntMatrix;
+use crate::testutil::{key, seed_manifest, seed_spec, T0};
+
+struct World {
+    network: NetworkId,
+    entry: SigningKey,
+    worker: SigningKey,
+    aggregator: SigningKey,
+    jobs: BTreeMap<JobId, JobRecord>,
+    aggregators: Vec<PeerKey>,
+    job: JobId,
+}
+
+impl World {
+    fn new() -> Self {
+        let entry = key(1);
+        let manifest = seed_manifest(PeerKey::from(&entry));
+        let job = manifest.job;
+        let record =
+            JobRecord::new(manifest, &JobLimits::default(), LeaseRules::default()).unwrap();
+        let aggregator = key(3);
+        Self {
+            network: NetworkId::from_name("validate"),
+            entry,
+            worker: key(2),
+            aggregators: vec![PeerKey::from(&aggregator)],
+            aggregator,
+            jobs: BTreeMap::from([(job, record)]),
+            job,
+        }
+    }
+
+    fn ctx(&self, now_ms: u64) -> GossipContext<'_> {
+        GossipContext {
+            network: self.network,
+            now_ms,
+            freshness: Freshness::Live,
+            limits: JobLimits::default(),
+            max_skew_ms: 30_000,
+            settle: SettlePolicy::default(),
+            jobs: &self.jobs,
+            aggregators: &self.aggregators,
+        }
+    }
+
+    fn frame<T: GossipPayload>(&self, key: &SigningKey, msg: T) -> Vec<u8> {
+        SignedEnvelope::sign(key, &self.network, msg)
+            .unwrap()
+            .to_frame()
+            .unwrap()
+    }
+
+    fn claim(&self, shard: u32, at: u64) -> ShardClaimed {
+        ShardClaimed {
+            job: self.job,
+            shard,
+            claimed_at_ms: at,
+            lease_expires_ms: at + 60_000,
+            claimer: PeerKey::from(&self.worker),
+            backup: false,
+        }
+    }
+
+    /// Applies an accepted claim, as the node would.
+    fn apply_claim(&mut self, claim: &ShardClaimed, now: u64) {
+        let record = self.jobs.get_mut(&self.job).unwrap();
+        record
+            .leases
+            .insert_claim(Claim::from(claim), now, Freshness::Live)
+            .unwrap();
+    }
+
+    fn proved(&self, shard: u32, at: u64) -> ShardProved {
+        let spec = seed_spec();
+        let range = self.jobs[&self.job].plan.shard(shard).unwrap();
+        let w = spec.w().row_block(range.rows_usize()).unwrap();
+        ShardProved {
+            job: self.job,
+            shard,
+            worker: PeerKey::from(&self.worker),
+            config_id: 1,
+            proved_at_ms: at,
+            output: w.checked_mul(spec.x()).unwrap(),
+            commitment: [9; 32],
+            proof: Bytes(vec![1, 2, 3]),
+        }
+    }
+
+    fn settled(&self, at: u64) -> JobSettled {
+        let y = seed_spec().reference_product().unwrap();
+        JobSettled {
+            job: self.job,
+            aggregator: PeerKey::from(&self.aggregator),
+            config_id: 1,
+            settled_at_ms: at,
+            result_hash: result_hash(&y),
+            result: Some(y),
+            credits: (0..4)
+                .map(|shard| ShardCredit {
+                    shard,
+                    worker: PeerKey::from(&self.worker),
+                })
+                .collect(),
+            settlement: Bytes(vec![7; 10]),
+        }
+    }
+}
+
+fn is_reject<T>(v: &Verdict<T>) -> bool {
+    matches!(v, Verdict::Reject(_))
+}
+
+fn is_ignore<T>(v: &Verdict<T>) -> bool {
+    matches!(v, Verdict::Ignore(_))
+}
+
+#[test]
+fn job_announced() {
+    let w = World::new();
+    let manifest = seed_manifest(PeerKey::from(&w.entry));
+    let frame = w.frame(
+        &w.entry,
+        JobAnnounced {
+            manifest: manifest.clone(),
+        },
+    );
+    // Known already here: ignored. Unknown to an empty peer: accepted.
+    assert!(matches!(
+        validate_job_announced(&frame, &w.ctx(T0)),
+        Verdict::Ignore(Reason::DuplicateJob(_))
+    ));
+    let empty = BTreeMap::new();
+    let fresh_ctx = GossipContext {
+        jobs: &empty,
+        ..w.ctx(T0)
+    };
+    assert!(validate_job_announced(&frame, &fresh_ctx).is_accept());
+    // Past its deadline: ignored.
+    let late = GossipContext {
+        now_ms: manifest.deadline_ms,
+        ..fresh_ctx
+    };
+    assert!(is_ignore(&validate_job_announced(&frame, &late)));
+    // Over local limits: ignored, not penalised.
+    let small = GossipContext {
+        limits: JobLimits {
+            max_entries: 10,
+            ..JobLimits::default()
+        },
+        ..fresh_ctx
+    };
+    assert!(is_ignore(&validate_job_announced(&frame, &small)));
+    // A manifest whose id does not bind to its content: rejected.
+    let mut forged = manifest.clone();
+    forged.job = JobId([1; 32]);
+    let frame = w.frame(&w.entry, JobAnnounced { manifest: forged });
+    assert!(matches!(
+        validate_job_announced(&frame, &fresh_ctx),
+        Verdict::Reject(Reason::Manifest(ManifestError::JobIdMismatch { .. }))
+    ));
+    // Signed for another network: rejected.
+    let other = NetworkId::from_name("elsewhere");
+    let frame = SignedEnvelope::sign(&w.entry, &other, JobAnnounced { manifest })
+        .unwrap()
+        .to_frame()
+        .unwrap();
+    assert!(matches!(
+        validate_job_announced(&frame, &fresh_ctx),
+        Verdict::Reject(Reason::Envelope(EnvelopeError::BadSignature { .. }))
+    ));
+}
+
+#[test]
+fn shard_claimed() {
+    let mut w = World::new();
+    let now = T0 + 1_000;
+    let claim = w.claim(0, now);
+    let frame = w.frame(&w.worker, claim);
+    assert!(validate_shard_claimed(&frame, &w.ctx(now)).is_accept());
+    w.apply_claim(&claim, now);
+    // The same claim again: a duplicate, ignored.
+    assert!(is_ignore(&validate_shard_claimed(&frame, &w.ctx(now))));
+    // Someone else's later claim loses the race: ignored.
+    let rival = ShardClaimed {
+        claimer: PeerKey::from(&w.entry),
+        claimed_at_ms: now + 5,
+        ..claim
+    };
+    let frame = w.frame(&w.entry, rival);
+    assert!(matches!(
+        validate_shard_claimed(&frame, &w.ctx(now + 5)),
+        Verdict::Ignore(Reason::Conflict(_))
+    ));
+    // A shard outside the plan: rejected.
+    let frame = w.frame(&w.worker, w.claim(9, now));
+    assert!(is_reject(&validate_shard_claimed(&frame, &w.ctx(now))));
+    // Stale: ignored.
+    let frame = w.frame(&w.worker, w.claim(1, now));
+    assert!(matches!(
+        validate_shard_claimed(&frame, &w.ctx(now + 60_000)),
+        Verdict::Ignore(Reason::Claim(_))
+    ));
+    // Unknown job: ignored.
+    let frame = w.frame(
+        &w.worker,
+        ShardClaimed {
+            job: JobId([3; 32]),
+            ..claim
+        },
+    );
+    assert!(matches!(
+        validate_shard_claimed(&frame, &w.ctx(now)),
+        Verdict::Ignore(Reason::UnknownJob(_))
+    ));
+}
+
+#[test]
+fn shard_proved_needs_a_proof_check() {
+    let mut w = World::new();
+    let now = T0 + 1_000;
+    let claim = w.claim(1, now);
+    w.apply_claim(&claim, now);
+    let frame = w.frame(&w.worker, w.proved(1, now + 500));
+    let Verdict::Accept(pending) = validate_shard_proved(&frame, &w.ctx(now + 500)) else {
+        panic!("should pass the rules");
+    };
+    assert_eq!(pending.message().shard, 1);
+    assert!(pending.clone().finish(Ok(())).is_accept());
+    assert!(matches!(
+        pending.finish(Err("FRI query 3 failed".into())),
+        Verdict::Reject(Reason::InvalidProof { .. })
+    ));
+
+    // Wrong output shape, wrong configuration, empty proof: rejected.
+    let mut bad = w.proved(1, now + 500);
+    bad.output = IntMatrix::new(2, 1, vec![0, 0]).unwrap();
+    let frame = w.frame(&w.worker, bad);
+    assert!(matches!(
+        validate_shard_proved(&frame, &w.ctx(now + 500)),
+        Verdict::Reject(Reason::Dimensions { rows: 3, .. })
+    ));
+    let mut bad = w.proved(1, now + 500);
+    bad.config_id = 2;
+    let frame = w.frame(&w.worker, bad);
+    assert!(matches!(
+        validate_shard_proved(&frame, &w.ctx(now + 500)),
+        Verdict::Reject(Reason::ConfigMismatch { .. })
+    ));
+    let mut bad = w.proved(1, now + 500);
+    bad.proof = Bytes(Vec::new());
+    let frame = w.frame(&w.worker, bad);
+    assert!(is_reject(&validate_shard_proved(&frame, &w.ctx(now + 500))));
+    // A shard the worker never claimed: ignored.
+    let frame = w.frame(&w.worker, w.proved(2, now + 500));
+    assert!(matches!(
+        validate_shard_proved(&frame, &w.ctx(now + 500)),
+        Verdict::Ignore(Reason::Proof(_))
+    ));
+    // After it is recorded, a second proof is ignored (proofs are final).
+    let record = w.jobs.get_mut(&w.job).unwrap();
+    let worker = PeerKey::from(&w.worker);
+    record
+        .leases
+        .record_proof(1, worker, now + 500, now + 500, Freshness::Live)
+        .unwrap();
+    let frame = w.frame(&w.worker, w.proved(1, now + 600));
+    assert!(is_ignore(&validate_shard_proved(&frame, &w.ctx(now + 600))));
+}
+
+#[test]
+fn aggregator_heartbeat() {
+    let w = World::new();
+    let beat = AggregatorHeartbeat {
+        aggregator: PeerKey::from(&w.aggregator),
+        sent_at_ms: T0,
+        capabilities: Capabilities {
+            aggregate: true,
+            prove: false,
+            max_concurrent_leases: 0,
+            config_ids: vec![1],
+        },
+        load: Load::default(),
+    };
+    let frame = w.frame(&w.aggregator, beat.clone());
+    assert!(validate_aggregator_heartbeat(&frame, &w.ctx(T0)).is_accept());
+    assert!(is_ignore(&validate_aggregator_heartbeat(
+        &frame,
+        &w.ctx(T0 + 120_000)
+    )));
+    let mut many = beat;
+    many.capabilities.config_ids = vec![0; MAX_HEARTBEAT_CONFIGS + 1];
+    let frame = w.frame(&w.aggregator, many);
+    assert!(is_reject(&validate_aggregator_heartbeat(
+        &frame,
+        &w.ctx(T0)
+    )));
+}
+
+#[test]
+fn job_settled() {
+    let w = World::new();
+    let now = T0 + 10_000;
+    let frame = w.frame(&w.aggregator, w.settled(now));
+    let Verdict::Accept(pending) = validate_job_settled(&frame, &w.ctx(now)) else {
+        panic!("should pass the rules");
+    };
+    assert!(pending.finish(Ok(())).is_accept());
+
+    let mut missing = w.settled(now);
+    missing.credits.pop();
+    let frame = w.frame(&w.aggregator, missing);
+    assert!(matches!(
+        validate_job_settled(&frame, &w.ctx(now)),
+        Verdict::Reject(Reason::Credits { index: 3, .. })
+    ));
+    let mut wrong = w.settled(now);
+    wrong.result_hash = [0; 32];
+    let frame = w.frame(&w.aggregator, wrong);
+    assert!(matches!(
+        validate_job_settled(&frame, &w.ctx(now)),
+        Verdict::Reject(Reason::ResultHash)
+    ));
+    // Someone who is not the elected aggregator: ignored.
+    let mut usurper = w.settled(now);
+    usurper.aggregator = PeerKey::from(&w.worker);
+    let frame = w.frame(&w.worker, usurper);
+    assert!(matches!(
+        validate_job_settled(&frame, &w.ctx(now)),
+        Verdict::Ignore(Reason::NotElected { .. })
+    ));
+}
+
+#[test]
+fn job_failed() {
+    let w = World::new();
+    let failed = |reporter: &SigningKey| JobFailed {
+        job: w.job,
+        reporter: PeerKey::from(reporter),
+        failed_at_ms: T0,
+        reason: FailureReason::Unprovable {
+            detail: "too wide".into(),
+        },
+    };
+    let frame = w.frame(&w.entry, failed(&w.entry));
+    assert!(validate_job_failed(&frame, &w.ctx(T0)).is_accept());
+    let frame = w.frame(&w.worker, failed(&w.worker));
+    assert!(is_ignore(&validate_job_failed(&frame, &w.ctx(T0))));
+    let mut long = failed(&w.entry);
+    long.reason = FailureReason::Other {
+        detail: "x".repeat(limits::MAX_REASON_BYTES + 1),
+    };
+    let frame = w.frame(&w.entry, long);
+    assert!(is_reject(&validate_job_failed(&frame, &w.ctx(T0))));
+}
+
+#[test]
+fn terminal_jobs_ignore_further_gossip() {
+    let mut w = World::new();
+    w.jobs.get_mut(&w.job).unwrap().outcome = Some(crate::status::Outcome::Failed {
+        reason: FailureReason::DeadlineExpired,
+    });
+    let frame = w.frame(&w.worker, w.claim(0, T0));
+    assert!(matches!(
+        validate_shard_claimed(&frame, &w.ctx(T0)),
+        Verdict::Ignore(Reason::JobOver { .. })
+    ));
+}
+
+#[test]
+fn validate_any_dispatches_on_kind() {
+    let w = World::new();
+    let frame = w.frame(&w.worker, w.claim(0, T0));
+    assert!(matches!(
+        validate_any(&frame, &w.ctx(T0)),
+        Verdict::Accept(AcceptedGossip::ShardClaimed(_))
+    ));
+    let request = Request::JobStatus(JobStatusRequest { job: w.job })
+        .to_frame()
+        .unwrap();
+    assert!(is_reject(&validate_any(&request, &w.ctx(T0))));
+    let mut v9 = frame;
+    v9[0] = 9;
+    assert!(is_ignore(&validate_any(&v9, &w.ctx(T0))));
+}
+
+proptest! {
+    #[test]
+    fn validation_never_panics_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let w = World::new();
+        let ctx = w.ctx(T0);
+        prop_assert!(!validate_any(&bytes, &ctx).is_accept());
+        prop_assert!(!validate_shard_proved(&bytes, &ctx).is_accept());
+        prop_assert!(!validate_job_settled(&bytes, &ctx).is_accept());
+    }
+}
