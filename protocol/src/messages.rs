@@ -320,7 +320,7 @@ pub enum Submission {
     /// A manifest prepared by the client plus every chunk of W then X, in manifest order.
     Chunks {
         /// The manifest (its entry, created and deadline fields are set by the entry peer).
-        manifest: Manifest,
+        manifest: Box<Manifest>,
         /// Chunks of W.
         w: Vec<Bytes>,
         /// Chunks of X.

@@ -280,7 +280,11 @@ pub fn arb_request() -> impl Strategy<Value = Request> {
             prop::collection::vec(arb_bytes(16), 0..3)
         )
             .prop_map(|(manifest, w, x)| Request::SubmitJob(SubmitJob {
-                submission: Submission::Chunks { manifest, w, x },
+                submission: Submission::Chunks {
+                    manifest: Box::new(manifest),
+                    w,
+                    x
+                },
                 deadline_ms: None,
             })),
         arb_job().prop_map(|job| Request::JobStatus(JobStatusRequest { job })),
