@@ -1,0 +1,225 @@
+//! The submitting client: uploads a job through one peer, follows it, downloads the
+//! settlement and verifies every proof and the result locally before reporting success.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::ids::JobId;
+use starkscale_protocol::messages::{
+    GetSettlement, JobStatusRequest, Request, Response, SettlementReply, StatusReply, Submission,
+    SubmitJob, SubmitResult,
+};
+use starkscale_protocol::status::JobStatus;
+use starkscale_protocol::{JobLimits, JobSpec};
+
+use crate::identity::Identity;
+use crate::network::{self, Client, GossipParams, NetConfig};
+use crate::settlement::{check_commitments, verify_settlement, VerifiedSettlement};
+
+/// Progress of a submitted job, as the client sees it.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// Accepted by the entry peer.
+    Accepted(JobId),
+    /// A new status.
+    Status {
+        /// Shards in the job.
+        total: u32,
+        /// Shards with a verified proof.
+        proved: u32,
+        /// Shards leased to workers.
+        leased: u32,
+        /// Human-readable status.
+        text: String,
+    },
+    /// The settlement was downloaded and is being verified.
+    Verifying,
+}
+
+/// A settled, locally verified job.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The job id.
+    pub job: JobId,
+    /// The verified settlement (result, credits, aggregator).
+    pub verified: VerifiedSettlement,
+    /// The signed settlement artefact.
+    pub settlement: Vec<u8>,
+    /// Submit to verified result.
+    pub elapsed: Duration,
+}
+
+/// The peer id at the end of a `/p2p/<id>` multiaddr.
+pub fn peer_of(addr: &Multiaddr) -> anyhow::Result<PeerId> {
+    addr.iter()
+        .find_map(|p| match p {
+            Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "peer address {addr} has no /p2p/<peer id> part: use the full address a node prints at start"
+            )
+        })
+}
+
+/// Parses and checks a job locally, so bad input fails before touching the network.
+pub fn load_job(json: &[u8]) -> anyhow::Result<JobSpec> {
+    let spec = JobSpec::from_json_slice(json, &JobLimits::default())?;
+    starkscale_prover::check_exact(spec.k(), spec.w().max_abs(), spec.x().max_abs())?;
+    Ok(spec)
+}
+
+/// A connection to one peer for client requests.
+pub struct Session {
+    net: Client,
+    peer: PeerId,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Connects to `addr` with a throwaway identity.
+    pub async fn connect(addr: &Multiaddr) -> anyhow::Result<Self> {
+        let peer = peer_of(addr)?;
+        let (net, mut events, event_loop) = network::new(
+            Identity::generate().keypair()?,
+            NetConfig {
+                listen: vec![],
+                bootstrap: vec![addr.clone()],
+                topics: vec![],
+                gossip: GossipParams::default(),
+            },
+        )?;
+        let loop_task = tokio::spawn(event_loop.run());
+        // The client serves nothing: drop incoming requests and events.
+        let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let task = tokio::spawn(async move {
+            let _ = loop_task.await;
+            drain.abort();
+        });
+        Ok(Self { net, peer, task })
+    }
+
+    /// Sends one request, retrying while the connection comes up.
+    pub async fn request(&self, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
+        let frame = request.to_frame()?;
+        loop {
+            match self.net.request(self.peer, frame.clone()).await {
+                Ok(bytes) => {
+                    return Response::from_frame(&bytes).context("peer sent a malformed response")
+                }
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "request failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.context(format!("peer {} did not answer", self.peer))),
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Submits `json` through the peer at `addr`, waits for settlement and verifies it.
+pub async fn submit(
+    json: &[u8],
+    addr: &Multiaddr,
+    timeout: Duration,
+    mut progress: impl FnMut(Progress),
+) -> anyhow::Result<Outcome> {
+    let spec = load_job(json)?;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let session = Session::connect(addr).await?;
+    let submit = Request::SubmitJob(SubmitJob {
+        submission: Submission::Json(Bytes(json.to_vec())),
+        deadline_ms: None,
+    });
+    let job = match session.request(&submit, deadline).await? {
+        Response::SubmitResult(SubmitResult::Accepted { job }) => job,
+        Response::SubmitResult(SubmitResult::Rejected { reason }) => {
+            anyhow::bail!("the peer refused the job: {reason}")
+        }
+        other => anyhow::bail!("unexpected answer to a submission: {other:?}"),
+    };
+    if job != spec.id() {
+        anyhow::bail!(
+            "the peer announced job {job}, but this job's id is {}",
+            spec.id()
+        );
+    }
+    progress(Progress::Accepted(job));
+    let mut last = String::new();
+    loop {
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "timed out after {timeout:?} waiting for job {job} (last status: {last})"
+            );
+        }
+        let status = match session
+            .request(&Request::JobStatus(JobStatusRequest { job }), deadline)
+            .await?
+        {
+            Response::Status(StatusReply::Known(report)) => report,
+            Response::Status(StatusReply::Unknown) => {
+                anyhow::bail!("the peer no longer knows job {job}")
+            }
+            other => anyhow::bail!("unexpected answer to a status query: {other:?}"),
+        };
+        let text = status.status.to_string();
+        if text != last {
+            progress(Progress::Status {
+                total: status.shards_total,
+                proved: status.shards_proved,
+                leased: status.shards_leased,
+                text: text.clone(),
+            });
+            last = text;
+        }
+        match status.status {
+            JobStatus::Settled { .. } => break,
+            JobStatus::Failed { reason } => anyhow::bail!("job {job} failed: {reason}"),
+            JobStatus::Expired => anyhow::bail!("job {job} expired before it settled"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let settlement = match session
+        .request(&Request::GetSettlement(GetSettlement { job }), deadline)
+        .await?
+    {
+        Response::Settlement(SettlementReply::Found(Bytes(b))) => b,
+        Response::Settlement(SettlementReply::NotSettled) => {
+            anyhow::bail!("the peer reports job {job} settled but has no settlement to give")
+        }
+        other => anyhow::bail!("unexpected answer to a settlement request: {other:?}"),
+    };
+    progress(Progress::Verifying);
+    let verified = verify_against_job(&settlement, &spec)?;
+    Ok(Outcome {
+        job,
+        verified,
+        settlement,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Verifies a settlement for a job whose data we hold: every proof, the signatures, X, and
+/// the shard commitments recomputed from our own W.
+pub fn verify_against_job(settlement: &[u8], spec: &JobSpec) -> anyhow::Result<VerifiedSettlement> {
+    let verified = verify_settlement(settlement)?;
+    if verified.job != spec.id() {
+        anyhow::bail!("settlement is for job {}, not {}", verified.job, spec.id());
+    }
+    if &verified.settlement.x != spec.x() {
+        anyhow::bail!("settlement was computed for another X");
+    }
+    check_commitments(&verified.settlement.manifest, spec.w())?;
+    Ok(verified)
+}

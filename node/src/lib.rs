@@ -1,0 +1,20 @@
+//! The STARKScale node: a libp2p peer that takes jobs, claims and proves shards, checks other
+//! peers' proofs and settles jobs; plus the client that submits jobs and verifies results.
+//!
+//! | module | what lives there |
+//! | --- | --- |
+//! | [`network`] | transport: the swarm's event loop, typed commands, request-response framing |
+//! | [`node`] | application: gossip validation, worker, aggregator, request handlers |
+//! | [`settlement`] | the settlement artefact and its offline verification |
+//! | [`client`] | `submit`: upload, follow, download, verify |
+//! | [`demo`] | an embedded local network for `starkscale demo` and tests |
+//! | [`identity`], [`store`] | key file, on-disk chunks and job records |
+
+pub mod client;
+pub mod convert;
+pub mod demo;
+pub mod identity;
+pub mod network;
+pub mod node;
+pub mod settlement;
+pub mod store;

@@ -1,0 +1,246 @@
+//! `starkscale`: run a node, submit a job, verify a settlement, or run the local demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use libp2p::Multiaddr;
+use starkscale_node::client::{self, Progress};
+use starkscale_node::node::{self, NodeConfig, DEFAULT_NETWORK};
+use starkscale_node::{demo, settlement};
+
+/// STARKScale: verifiable matrix multiplication on a peer-to-peer network of provers.
+#[derive(Parser)]
+#[command(name = "starkscale", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (one process per peer).
+    Node {
+        /// Address to listen on.
+        #[arg(
+            long,
+            default_value = "/ip4/0.0.0.0/tcp/7070",
+            env = "STARKSCALE_LISTEN"
+        )]
+        listen: Multiaddr,
+        /// Peers to join through (repeatable), e.g. /ip4/10.0.0.1/tcp/7070/p2p/12D3Koo…
+        #[arg(long, env = "STARKSCALE_BOOTSTRAP", value_delimiter = ',')]
+        bootstrap: Vec<Multiaddr>,
+        /// Data directory (chunks, job records, key file).
+        #[arg(long, default_value = "./starkscale-data", env = "STARKSCALE_DATA_DIR")]
+        data_dir: PathBuf,
+        /// ed25519 key file (32-byte hex seed), created if missing. Default: DATA_DIR/node.key.
+        #[arg(long, env = "STARKSCALE_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// Network name; peers on different networks never accept each other's messages.
+        #[arg(long, default_value = DEFAULT_NETWORK, env = "STARKSCALE_NETWORK")]
+        network: String,
+        /// Shards proven at once.
+        #[arg(long, default_value_t = 1, env = "STARKSCALE_CAPACITY")]
+        capacity: u32,
+        /// Do not prove shards (relay, serve and aggregate only).
+        #[arg(long)]
+        no_prove: bool,
+        /// Do not take part in aggregator elections.
+        #[arg(long)]
+        no_aggregate: bool,
+    },
+    /// Submit a job through a peer, wait for it to settle and verify the result locally.
+    Submit {
+        /// Job file: {"matrix": [[…]], "vector": […]} or {"matrix": [[…]], "rhs": [[…]]}.
+        job: PathBuf,
+        /// The peer to submit through (its full address, ending in /p2p/<peer id>).
+        #[arg(long)]
+        peer: Multiaddr,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Save the signed settlement artefact here.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Verify a settlement artefact offline.
+    Verify {
+        /// The settlement file (as saved by `submit --save`).
+        settlement: PathBuf,
+        /// The job file: also recompute the shard commitments from W and check X.
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a local network of several nodes, submit the seed job and a larger one, and show
+    /// each verified result.
+    Demo {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Rows of the larger job's matrix.
+        #[arg(long, default_value_t = 1024)]
+        rows: usize,
+        /// Columns of the larger job's matrix.
+        #[arg(long, default_value_t = 1024)]
+        cols: usize,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read(path: &PathBuf, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))
+}
+
+fn result_json(v: &settlement::VerifiedSettlement, elapsed: Option<Duration>) -> serde_json::Value {
+    let r = &v.result;
+    let rows: Vec<&[i64]> = (0..r.rows()).filter_map(|i| r.row(i)).collect();
+    let result = if r.cols() == 1 {
+        serde_json::json!(r.data())
+    } else {
+        serde_json::json!(rows)
+    };
+    serde_json::json!({
+        "job": v.job.to_string(),
+        "verified": true,
+        "result": result,
+        "shards": v.credits.len(),
+        "workers": v.credits.iter().map(|c| c.worker.to_string()).collect::<Vec<_>>(),
+        "aggregator": v.aggregator.to_string(),
+        "settlement_format": v.settlement.format,
+        "elapsed_ms": elapsed.map(|d| d.as_millis() as u64),
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Node {
+            listen,
+            bootstrap,
+            data_dir,
+            key_file,
+            network,
+            capacity,
+            no_prove,
+            no_aggregate,
+        } => {
+            init_tracing("info,libp2p=warn");
+            let mut cfg = NodeConfig::new(data_dir, listen);
+            cfg.bootstrap = bootstrap;
+            cfg.key_file = key_file;
+            cfg.network = network;
+            cfg.capacity = capacity.max(1);
+            cfg.prove = !no_prove;
+            cfg.aggregate = !no_aggregate;
+            let handle = node::start(cfg).await?;
+            for addr in handle.addresses().await? {
+                println!("listening on {addr}");
+            }
+            tokio::signal::ctrl_c().await?;
+            println!("shutting down");
+            handle.shutdown().await;
+            Ok(())
+        }
+        Command::Submit {
+            job,
+            peer,
+            timeout,
+            json,
+            save,
+        } => {
+            init_tracing("warn");
+            let data = read(&job, "job file")?;
+            let out = client::submit(&data, &peer, Duration::from_secs(timeout), |p| {
+                if !json {
+                    match p {
+                        Progress::Accepted(id) => eprintln!("accepted as job {id}"),
+                        Progress::Status { text, .. } => eprintln!("{text}"),
+                        Progress::Verifying => eprintln!("verifying the settlement locally"),
+                    }
+                }
+            })
+            .await?;
+            if let Some(path) = save {
+                std::fs::write(&path, &out.settlement).map_err(|e| {
+                    anyhow::anyhow!("cannot save the settlement to {}: {e}", path.display())
+                })?;
+            }
+            if json {
+                println!("{}", result_json(&out.verified, Some(out.elapsed)));
+            } else {
+                println!("result: {:?}", out.verified.result.data());
+                println!(
+                    "verified: {} shard proof(s), worker signatures, aggregator signature and weight commitments ({:.0} ms)",
+                    out.verified.credits.len(),
+                    out.elapsed.as_secs_f64() * 1e3
+                );
+            }
+            Ok(())
+        }
+        Command::Verify {
+            settlement: path,
+            job,
+            json,
+        } => {
+            init_tracing("warn");
+            let bytes = read(&path, "settlement")?;
+            let verified = match job {
+                Some(job) => client::verify_against_job(
+                    &bytes,
+                    &client::load_job(&read(&job, "job file")?)?,
+                )?,
+                None => settlement::verify_settlement(&bytes)?,
+            };
+            if json {
+                println!("{}", result_json(&verified, None));
+            } else {
+                println!(
+                    "settlement for job {} verifies ({})",
+                    verified.job, verified.settlement.format
+                );
+                println!("result: {:?}", verified.result.data());
+            }
+            Ok(())
+        }
+        Command::Demo { nodes, rows, cols } => {
+            init_tracing("warn");
+            demo::run(nodes, rows, cols).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Aggregator: advertises itself, and when elected for a job whose shards are all proved and
+//! verified, assembles and signs the settlement and publishes it.
+
+use starkscale_protocol::codec::{limits, Bytes};
+use starkscale_protocol::election::may_settle;
+use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::{
+    result_hash, topics, AggregatorHeartbeat, Capabilities, JobSettled, Load, ShardProved,
+};
+use starkscale_protocol::SignedEnvelope;
+use tracing::{info, warn};
+
+use super::{now_ms, Node};
+use crate::settlement::{Settlement, SETTLEMENT_FORMAT};
+
+impl Node {
+    pub(super) async fn send_heartbeat(&mut self) {
+        let msg = AggregatorHeartbeat {
+            aggregator: self.me,
+            sent_at_ms: now_ms(),
+            capabilities: Capabilities {
+                aggregate: self.cfg.aggregate,
+                prove: self.cfg.prove,
+                max_concurrent_leases: self.cfg.capacity,
+                config_ids: vec![starkscale_prover::CONFIG_ID],
+            },
+            load: Load {
+                active_leases: (self.working.len() + self.pending_work.len()) as u32,
+                pending_aggregations: 0,
+            },
+        };
+        match SignedEnvelope::sign(&self.key, &self.network, msg)
+            .map_err(|e| e.to_string())
+            .and_then(|e| e.to_frame().map_err(|e| e.to_string()))
+        {
+            Ok(frame) => self.publish(topics::AGGREGATOR_HEARTBEAT, frame).await,
+            Err(e) => warn!(error = %e, "could not sign heartbeat"),
+        }
+    }
+
+    /// Settles every job for which this node is (now) the elected aggregator.
+    pub(super) async fn try_settle(&mut self) {
+        let now = now_ms();
+        let aggregators = self.aggregator_keys();
+        let mut ready = Vec::new();
+        for (job, record) in &self.jobs {
+            if record.outcome.is_some() || !record.leases.all_proved() {
+                continue;
+            }
+            let Some(local) = self.local.get(job) else {
+                continue;
+            };
+            if local.settling
+                || local.x.is_none()
+                || local.proofs.len() != record.plan.shard_count() as usize
+            {
+                continue;
+            }
+            if may_settle(
+                job,
+                &aggregators,
+                &self.me,
+                record.manifest.deadline_ms,
+                self.settle.step_ms,
+                now,
+            ) {
+                ready.push(*job);
+            }
+        }
+        for job in ready {
+            match self.build_settlement(job) {
+                Ok(frame) => {
+                    if let Some(local) = self.local.get_mut(&job) {
+                        local.settling = true;
+                    }
+                    info!(%job, "elected aggregator: publishing settlement");
+                    self.publish(topics::JOB_SETTLED, frame).await;
+                }
+                Err(e) => warn!(%job, error = %e, "could not build the settlement"),
+            }
+        }
+    }
+
+    fn build_settlement(&self, job: starkscale_protocol::ids::JobId) -> anyhow::Result<Vec<u8>> {
+        let record = self
+            .jobs
+            .get(&job)
+            .ok_or_else(|| anyhow::anyhow!("unknown job"))?;
+        let local = self
+            .local
+            .get(&job)
+            .ok_or_else(|| anyhow::anyhow!("unknown job"))?;
+        let x = local
+            .x
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("X not fetched"))?;
+        let (m, _, n) = record.manifest.dims();
+        let mut rows = Vec::with_capacity(m as usize * n as usize);
+        let mut frames = Vec::new();
+        let mut credits = Vec::new();
+        for (shard, frame) in &local.proofs {
+            let env = SignedEnvelope::<ShardProved>::from_frame(frame, &self.network)?;
+            rows.extend_from_slice(env.message().output.data());
+            credits.push(starkscale_protocol::messages::ShardCredit {
+                shard: *shard,
+                worker: env.message().worker,
+            });
+            frames.push(Bytes(frame.clone()));
+        }
+        let result = IntMatrix::new(m as usize, n as usize, rows)?;
+        let settled_at_ms = now_ms();
+        let settlement = Settlement {
+            format: SETTLEMENT_FORMAT.into(),
+            network: self.network,
+            manifest: record.manifest.clone(),
+            x,
+            result: result.clone(),
+            shard_proofs: frames,
+            aggregator: self.me,
+            settled_at_ms,
+        };
+        let bytes = settlement.sign(&self.key)?;
+        if bytes.len() > limits::MAX_SETTLEMENT_BYTES {
+            anyhow::bail!(
+                "settlement of {} bytes exceeds the {}-byte limit (recursive aggregation is not built yet)",
+                bytes.len(),
+                limits::MAX_SETTLEMENT_BYTES
+            );
+        }
+        let inline = result.len() <= limits::MAX_INLINE_RESULT_ENTRIES;
+        let msg = JobSettled {
+            job,
+            aggregator: self.me,
+            config_id: starkscale_prover::CONFIG_ID,
+            settled_at_ms,
+            result_hash: result_hash(&result),
+            result: inline.then_some(result),
+            credits,
+            settlement: Bytes(bytes),
+        };
+        Ok(SignedEnvelope::sign(&self.key, &self.network, msg)?.to_frame()?)
+    }
+}

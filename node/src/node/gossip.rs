@@ -1,0 +1,331 @@
+//! Gossip handlers: every frame goes decode → signature → protocol rules → proof check, and
+//! ends in Accept, Ignore or Reject before anything is forwarded or acted on.
+
+use starkscale_protocol::lease::Claim;
+use starkscale_protocol::messages::{topics, AggregatorHeartbeat, JobSettled, ShardProved};
+use starkscale_protocol::status::{JobRecord, Outcome};
+use starkscale_protocol::validate::{self, AcceptedGossip, NeedsProofCheck, Verdict as PVerdict};
+use starkscale_protocol::SignedEnvelope;
+use tracing::{debug, info, warn};
+
+use super::{now_ms, Internal, LocalJob, Node, Origin};
+use crate::convert::{shard_verifying_key, to_prover};
+use crate::network::Verdict;
+
+impl Node {
+    /// A gossip message on `topic`.
+    pub(super) async fn on_gossip(&mut self, topic: &str, data: Vec<u8>, origin: Origin) {
+        if !topics::ALL.contains(&topic) {
+            self.report(&origin, Verdict::Reject, "unknown topic").await;
+            return;
+        }
+        match starkscale_protocol::codec::decode_header(&data) {
+            Ok((kind, _)) if topics::for_kind(kind) == Some(topic) => {}
+            Ok(_) => {
+                self.report(
+                    &origin,
+                    Verdict::Reject,
+                    "message kind does not match its topic",
+                )
+                .await;
+                return;
+            }
+            Err(_) => {}
+        }
+        self.on_gossip_frame(data, origin).await;
+    }
+
+    /// Validates any gossip frame (live, replayed or our own) and applies it.
+    pub(super) async fn on_gossip_frame(&mut self, frame: Vec<u8>, origin: Origin) {
+        let aggregators = self.aggregator_keys();
+        let verdict = validate::validate_any(&frame, &self.ctx(origin.freshness(), &aggregators));
+        match verdict {
+            PVerdict::Accept(accepted) => self.on_accepted(frame, origin, accepted).await,
+            PVerdict::Ignore(reason) => {
+                debug!(%reason, "ignored gossip");
+                self.report(&origin, Verdict::Ignore, &reason.to_string())
+                    .await;
+            }
+            PVerdict::Reject(reason) => {
+                self.report(&origin, Verdict::Reject, &reason.to_string())
+                    .await;
+            }
+        }
+    }
+
+    async fn on_accepted(&mut self, frame: Vec<u8>, origin: Origin, accepted: AcceptedGossip) {
+        match accepted {
+            AcceptedGossip::JobAnnounced(env) => {
+                let manifest = env.into_message().manifest;
+                let job = manifest.job;
+                match JobRecord::new(manifest, &self.limits, self.rules) {
+                    Ok(record) => {
+                        info!(%job, shards = record.plan.shard_count(), "job announced");
+                        let _ = self
+                            .store
+                            .put_job_record(job.as_bytes(), "announce", &frame);
+                        self.jobs.insert(job, record);
+                        self.local.insert(
+                            job,
+                            LocalJob {
+                                announce: frame,
+                                ..Default::default()
+                            },
+                        );
+                        self.report(&origin, Verdict::Accept, "").await;
+                        self.fetch_x(job);
+                    }
+                    Err(e) => self.report(&origin, Verdict::Reject, &e.to_string()).await,
+                }
+            }
+            AcceptedGossip::ShardClaimed(env) => {
+                let claim = Claim::from(env.message());
+                let job = env.job();
+                let Some(record) = self.jobs.get_mut(&job) else {
+                    return;
+                };
+                match record
+                    .leases
+                    .insert_claim(claim, now_ms(), origin.freshness())
+                {
+                    Ok(_) => {
+                        if let Some(local) = self.local.get_mut(&job) {
+                            local.claims.push(frame);
+                        }
+                        self.report(&origin, Verdict::Accept, "").await;
+                    }
+                    Err(e) => self.report(&origin, Verdict::Ignore, &e.to_string()).await,
+                }
+            }
+            AcceptedGossip::ShardProved(check) => self.check_proof(frame, origin, check).await,
+            AcceptedGossip::AggregatorHeartbeat(env) => {
+                let AggregatorHeartbeat {
+                    aggregator,
+                    capabilities,
+                    ..
+                } = env.into_message();
+                if capabilities.aggregate
+                    && capabilities
+                        .config_ids
+                        .contains(&starkscale_prover::CONFIG_ID)
+                {
+                    self.aggregators.insert(aggregator, now_ms());
+                }
+                self.report(&origin, Verdict::Accept, "").await;
+            }
+            AcceptedGossip::JobSettled(check) => self.check_settlement(frame, origin, check).await,
+            AcceptedGossip::JobFailed(env) => {
+                let msg = env.into_message();
+                if let Some(record) = self.jobs.get_mut(&msg.job) {
+                    if record.outcome.is_none() {
+                        warn!(job = %msg.job, reason = %msg.reason, "job failed");
+                        record.outcome = Some(Outcome::Failed { reason: msg.reason });
+                    }
+                }
+                self.report(&origin, Verdict::Accept, "").await;
+            }
+        }
+    }
+
+    /// Queues a shard proof for verification (fetching X first if needed).
+    async fn check_proof(
+        &mut self,
+        frame: Vec<u8>,
+        origin: Origin,
+        check: NeedsProofCheck<ShardProved>,
+    ) {
+        let msg = check.message();
+        let (job, shard) = (msg.job, msg.shard);
+        let Some(local) = self.local.get_mut(&job) else {
+            return;
+        };
+        let frame_hash = *blake3::hash(&frame).as_bytes();
+        if local.proofs.contains_key(&shard) {
+            self.report(&origin, Verdict::Ignore, "shard already proved")
+                .await;
+            return;
+        }
+        if !local.checking.insert(frame_hash) {
+            self.report(
+                &origin,
+                Verdict::Ignore,
+                "this proof is being checked already",
+            )
+            .await;
+            return;
+        }
+        let Some(x) = local.x.clone() else {
+            local.checking.remove(&frame_hash);
+            local.waiting_for_x.push((frame, origin));
+            self.fetch_x(job);
+            return;
+        };
+        let Some(record) = self.jobs.get(&job) else {
+            return;
+        };
+        let manifest = record.manifest.clone();
+        let rows = record.plan.shard(shard).map_or(0, |r| r.len());
+        let tx = self.internal.clone();
+        let msg = msg.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> anyhow::Result<()> {
+                let vk = shard_verifying_key(&manifest, shard, rows, manifest.w.cols)?;
+                if msg.commitment != vk.commitment_bytes() {
+                    anyhow::bail!("proof names a commitment other than the job's shard");
+                }
+                crate::settlement::verify_shard(&vk, &to_prover(&x)?, &msg)
+            })()
+            .map_err(|e| e.to_string());
+            let _ = tx.blocking_send(Internal::ProofChecked {
+                frame,
+                origin,
+                result,
+            });
+        });
+    }
+
+    fn done_checking(&mut self, frame: &[u8]) {
+        let hash = *blake3::hash(frame).as_bytes();
+        for local in self.local.values_mut() {
+            local.checking.remove(&hash);
+        }
+    }
+
+    pub(super) async fn on_proof_checked(
+        &mut self,
+        frame: Vec<u8>,
+        origin: Origin,
+        result: Result<(), String>,
+    ) {
+        self.done_checking(&frame);
+        let aggregators = self.aggregator_keys();
+        // Re-run the rules: state may have moved while the proof was being checked.
+        let verdict =
+            validate::validate_shard_proved(&frame, &self.ctx(origin.freshness(), &aggregators));
+        let check = match verdict {
+            PVerdict::Accept(check) => check,
+            other => {
+                let why = other.reason().map(|r| r.to_string()).unwrap_or_default();
+                self.report(&origin, Verdict::Ignore, &why).await;
+                return;
+            }
+        };
+        let env = match check.finish(result) {
+            PVerdict::Accept(env) => env,
+            other => {
+                let why = other.reason().map(|r| r.to_string()).unwrap_or_default();
+                self.report(&origin, Verdict::Reject, &why).await;
+                return;
+            }
+        };
+        let msg = env.message();
+        let (job, shard) = (msg.job, msg.shard);
+        let Some(record) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        match record.leases.record_proof(
+            shard,
+            msg.worker,
+            msg.proved_at_ms,
+            now_ms(),
+            origin.freshness(),
+        ) {
+            Ok(()) => {
+                info!(%job, shard, worker = %msg.worker, "shard proof verified");
+                self.count(|s| s.proofs_verified += 1);
+                let _ =
+                    self.store
+                        .put_job_record(job.as_bytes(), &format!("proof-{shard}"), &frame);
+                if let Some(local) = self.local.get_mut(&job) {
+                    local.proofs.insert(shard, frame);
+                }
+                self.report(&origin, Verdict::Accept, "").await;
+            }
+            Err(e) => self.report(&origin, Verdict::Ignore, &e.to_string()).await,
+        }
+    }
+
+    /// Checks a settlement's proofs against this node's view of the job.
+    async fn check_settlement(
+        &mut self,
+        frame: Vec<u8>,
+        origin: Origin,
+        check: NeedsProofCheck<JobSettled>,
+    ) {
+        let msg = check.message().clone();
+        let Some(record) = self.jobs.get(&msg.job) else {
+            return;
+        };
+        if record.outcome.is_some() {
+            self.report(&origin, Verdict::Ignore, "job already settled")
+                .await;
+            return;
+        }
+        let manifest = record.manifest.clone();
+        let tx = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> anyhow::Result<()> {
+                let verified = crate::settlement::verify_settlement(&msg.settlement.0)?;
+                if verified.settlement.manifest != manifest {
+                    anyhow::bail!("settlement is for another manifest");
+                }
+                if verified.aggregator != msg.aggregator {
+                    anyhow::bail!("settlement signed by another aggregator than the message");
+                }
+                if starkscale_protocol::messages::result_hash(&verified.result) != msg.result_hash {
+                    anyhow::bail!("result hash does not match the settled result");
+                }
+                if verified.credits != msg.credits {
+                    anyhow::bail!("credits do not match the settled proofs");
+                }
+                Ok(())
+            })()
+            .map_err(|e| e.to_string());
+            let _ = tx.blocking_send(Internal::SettlementChecked {
+                frame,
+                origin,
+                result,
+            });
+        });
+    }
+
+    pub(super) async fn on_settlement_checked(
+        &mut self,
+        frame: Vec<u8>,
+        origin: Origin,
+        result: Result<(), String>,
+    ) {
+        if let Err(why) = result {
+            self.report(&origin, Verdict::Reject, &why).await;
+            return;
+        }
+        let Ok(env) = SignedEnvelope::<JobSettled>::from_frame(&frame, &self.network) else {
+            return;
+        };
+        let msg = env.into_message();
+        let Some(record) = self.jobs.get_mut(&msg.job) else {
+            return;
+        };
+        if record.outcome.is_some() {
+            self.report(&origin, Verdict::Ignore, "job already settled")
+                .await;
+            return;
+        }
+        record.outcome = Some(Outcome::Settled {
+            result_hash: msg.result_hash,
+            aggregator: msg.aggregator,
+        });
+        info!(job = %msg.job, aggregator = %msg.aggregator, "job settled");
+        let _ = self
+            .store
+            .put_job_record(msg.job.as_bytes(), "settled", &frame);
+        let _ = self
+            .store
+            .put_job_record(msg.job.as_bytes(), "settlement", &msg.settlement.0);
+        if let Some(local) = self.local.get_mut(&msg.job) {
+            local.settled = Some((frame, msg.settlement.0));
+            local.settling = false;
+        }
+        self.report(&origin, Verdict::Accept, "").await;
+    }
+}

@@ -1,0 +1,487 @@
+//! The application layer: one task owns a node's state (jobs, leases, proofs, aggregator
+//! set) and reacts to network events, timer ticks and results of background work.
+//!
+//! The [`router`](Node::on_net_event) only dispatches; each kind of event has a small `on_*`
+//! handler in [`gossip`], [`rpc`], [`worker`] or [`aggregator`]. CPU-bound work (setup,
+//! proving, proof verification) runs on the blocking pool and reports back through the
+//! internal channel as an [`Internal`] event.
+
+mod aggregator;
+mod gossip;
+mod rpc;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use libp2p::{Multiaddr, PeerId};
+use starkscale_protocol::ids::{JobId, NetworkId, PeerKey};
+use starkscale_protocol::lease::{Freshness, LeaseRules};
+use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::topics;
+use starkscale_protocol::status::{JobRecord, SettlePolicy};
+use starkscale_protocol::validate::GossipContext;
+use starkscale_protocol::JobLimits;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::identity::Identity;
+use crate::network::{self, Client, GossipParams, NetConfig, NetEvent, Verdict};
+use crate::store::Store;
+
+/// Settings of one node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Data directory (chunks, job records, key file by default).
+    pub data_dir: PathBuf,
+    /// Key file; `<data_dir>/node.key` when `None`.
+    pub key_file: Option<PathBuf>,
+    /// Listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Network name (mixed into every signature).
+    pub network: String,
+    /// Shards proven at once.
+    pub capacity: u32,
+    /// Prove shards.
+    pub prove: bool,
+    /// Take part in aggregator elections.
+    pub aggregate: bool,
+    /// Lease length for claims.
+    pub lease: Duration,
+    /// Default time from submission to deadline.
+    pub job_deadline: Duration,
+    /// Target W entries per shard for jobs submitted here.
+    pub shard_entries: u64,
+    /// Gossip parameters.
+    pub gossip: GossipParams,
+}
+
+impl NodeConfig {
+    /// Defaults for a node with `data_dir`, listening on `listen`.
+    pub fn new(data_dir: PathBuf, listen: Multiaddr) -> Self {
+        Self {
+            data_dir,
+            key_file: None,
+            listen: vec![listen],
+            bootstrap: Vec::new(),
+            network: DEFAULT_NETWORK.into(),
+            capacity: 1,
+            prove: true,
+            aggregate: true,
+            lease: Duration::from_secs(60),
+            job_deadline: Duration::from_secs(600),
+            shard_entries: starkscale_protocol::plan::DEFAULT_TARGET_ENTRIES_PER_SHARD,
+            gossip: GossipParams::default(),
+        }
+    }
+}
+
+/// The network name used unless configured otherwise.
+pub const DEFAULT_NETWORK: &str = "starkscale-local";
+
+/// Heartbeat period of aggregators.
+const HEARTBEAT_EVERY_MS: u64 = 5_000;
+/// An aggregator not heard from for this long leaves the election set.
+const AGGREGATOR_TTL_MS: u64 = 60_000;
+/// Rejected messages tolerated from one peer before it is banned.
+const MAX_REJECTS: u32 = 3;
+/// Wait after claiming before starting work, so conflicting claims can arrive.
+const CLAIM_SETTLE_MS: u64 = 300;
+
+/// Current unix time in ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Counters a node publishes for its handle (tests, demo, status).
+#[derive(Clone, Debug, Default)]
+pub struct NodeStats {
+    /// Aggregators currently in the election set.
+    pub aggregators: usize,
+    /// Jobs known.
+    pub jobs: usize,
+    /// Jobs settled.
+    pub settled: usize,
+    /// Shard proofs this node made.
+    pub proofs_made: u64,
+    /// Shard proofs this node verified and accepted.
+    pub proofs_verified: u64,
+    /// Gossip messages this node rejected.
+    pub rejected: u64,
+}
+
+/// A running node.
+pub struct NodeHandle {
+    /// Live counters.
+    pub stats: std::sync::Arc<std::sync::Mutex<NodeStats>>,
+    /// Our peer id.
+    pub peer_id: PeerId,
+    /// Our ed25519 key.
+    pub key: PeerKey,
+    /// The network client (for tests and the CLI).
+    pub net: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    net_task: tokio::task::JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// Our listen addresses with `/p2p/<peer id>` appended, once listening.
+    pub async fn addresses(&self) -> anyhow::Result<Vec<Multiaddr>> {
+        for _ in 0..100 {
+            let info = self.net.info().await?;
+            if !info.listen_addrs.is_empty() {
+                return Ok(info
+                    .listen_addrs
+                    .into_iter()
+                    .map(|a| a.with(libp2p::multiaddr::Protocol::P2p(self.peer_id)))
+                    .collect());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("node did not start listening")
+    }
+
+    /// Stops the node and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.net_task.abort();
+    }
+}
+
+/// Results of background work, reported to the node task.
+enum Internal {
+    /// A gossip or catch-up frame's proof was checked.
+    ProofChecked {
+        frame: Vec<u8>,
+        origin: Origin,
+        result: Result<(), String>,
+    },
+    /// A settlement was checked.
+    SettlementChecked {
+        frame: Vec<u8>,
+        origin: Origin,
+        result: Result<(), String>,
+    },
+    /// X of a job was fetched (or failed to be).
+    XFetched {
+        job: JobId,
+        x: Result<IntMatrix, String>,
+    },
+    /// Our work on a shard finished: a signed ShardProved frame, or why not.
+    WorkDone {
+        job: JobId,
+        shard: u32,
+        frame: Result<Vec<u8>, String>,
+    },
+    /// A submission was prepared (shard commitments computed) and can be announced.
+    SubmissionReady {
+        prepared: Result<rpc::Prepared, String>,
+        reply: libp2p::request_response::ResponseChannel<Vec<u8>>,
+    },
+    /// A catch-up report arrived.
+    CatchUp { frames: Vec<Vec<u8>> },
+}
+
+/// Where a frame came from, and so whether a verdict must be reported.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// Live gossip awaiting a verdict.
+    Gossip {
+        message_id: libp2p::gossipsub::MessageId,
+        source: PeerId,
+    },
+    /// Catch-up or stored state: no verdict, timestamps may be old.
+    Replayed,
+    /// Published by this node.
+    Local,
+}
+
+impl Origin {
+    fn freshness(&self) -> Freshness {
+        match self {
+            Origin::Replayed => Freshness::Replayed,
+            _ => Freshness::Live,
+        }
+    }
+}
+
+/// What this node keeps about a job beyond the protocol record.
+#[derive(Default)]
+struct LocalJob {
+    /// The signed announcement.
+    announce: Vec<u8>,
+    /// Accepted claim frames (for catch-up).
+    claims: Vec<Vec<u8>>,
+    /// Verified ShardProved frames by shard.
+    proofs: BTreeMap<u32, Vec<u8>>,
+    /// X, once fetched.
+    x: Option<IntMatrix>,
+    /// X is being fetched.
+    x_fetching: bool,
+    /// Proof frames waiting for X before they can be checked.
+    waiting_for_x: Vec<(Vec<u8>, Origin)>,
+    /// Hashes of proof frames being checked.
+    checking: HashSet<[u8; 32]>,
+    /// The signed JobSettled frame and the settlement bytes, once settled.
+    settled: Option<(Vec<u8>, Vec<u8>)>,
+    /// We are building the settlement.
+    settling: bool,
+}
+
+/// The node task's state.
+struct Node {
+    cfg: NodeConfig,
+    key: SigningKey,
+    me: PeerKey,
+    network: NetworkId,
+    net: Client,
+    store: Store,
+    jobs: HashMap<JobId, JobRecord>,
+    local: HashMap<JobId, LocalJob>,
+    aggregators: HashMap<PeerKey, u64>,
+    /// Shards we hold a lease on and have not finished: (job, shard) → start work at.
+    pending_work: HashMap<(JobId, u32), u64>,
+    working: HashSet<(JobId, u32)>,
+    rejects: HashMap<PeerId, u32>,
+    internal: mpsc::Sender<Internal>,
+    last_heartbeat_ms: u64,
+    limits: JobLimits,
+    rules: LeaseRules,
+    settle: SettlePolicy,
+    stats: std::sync::Arc<std::sync::Mutex<NodeStats>>,
+}
+
+/// Starts a node: network event loop and node task.
+pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
+    let store = Store::open(&cfg.data_dir)?;
+    let key_path = cfg
+        .key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("node.key"));
+    let identity = Identity::load_or_create(&key_path)?;
+    let topics = topics::ALL.iter().map(|t| t.to_string()).collect();
+    let (net, mut events, event_loop) = network::new(
+        identity.keypair()?,
+        NetConfig {
+            listen: cfg.listen.clone(),
+            bootstrap: cfg.bootstrap.clone(),
+            topics,
+            gossip: cfg.gossip.clone(),
+        },
+    )?;
+    let net_task = tokio::spawn(event_loop.run());
+    let (internal_tx, mut internal_rx) = mpsc::channel(256);
+    let key = identity.signing_key();
+    let me = PeerKey::from(&key);
+    let mut node = Node {
+        network: NetworkId::from_name(&cfg.network),
+        cfg,
+        key,
+        me,
+        net: net.clone(),
+        store,
+        jobs: HashMap::new(),
+        local: HashMap::new(),
+        aggregators: HashMap::new(),
+        pending_work: HashMap::new(),
+        working: HashSet::new(),
+        rejects: HashMap::new(),
+        internal: internal_tx,
+        last_heartbeat_ms: 0,
+        limits: JobLimits::default(),
+        rules: LeaseRules::default(),
+        settle: SettlePolicy::default(),
+        stats: Default::default(),
+    };
+    let stats = node.stats.clone();
+    node.restore();
+    let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
+    let peer_id = net.peer_id();
+    info!(%peer_id, key = %me, "node started");
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = &mut shutdown_rx => break,
+                Some(event) = events.recv() => node.on_net_event(event).await,
+                Some(event) = internal_rx.recv() => node.on_internal(event).await,
+                _ = tick.tick() => node.on_tick().await,
+            }
+        }
+        info!("node stopped");
+    });
+    Ok(NodeHandle {
+        stats,
+        peer_id,
+        key: me,
+        net,
+        shutdown: Some(shutdown_tx),
+        task,
+        net_task,
+    })
+}
+
+impl Node {
+    fn ctx<'a>(&'a self, freshness: Freshness, aggregators: &'a [PeerKey]) -> GossipContext<'a> {
+        GossipContext {
+            network: self.network,
+            now_ms: now_ms(),
+            freshness,
+            limits: self.limits,
+            max_skew_ms: self.rules.max_skew_ms,
+            settle: self.settle,
+            jobs: &self.jobs,
+            aggregators,
+        }
+    }
+
+    fn aggregator_keys(&self) -> Vec<PeerKey> {
+        let now = now_ms();
+        self.aggregators
+            .iter()
+            .filter(|(_, seen)| now.saturating_sub(**seen) < AGGREGATOR_TTL_MS)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Router: dispatches every network event to its handler.
+    async fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Gossip {
+                topic,
+                message_id,
+                source,
+                data,
+            } => {
+                self.on_gossip(&topic, data, Origin::Gossip { message_id, source })
+                    .await
+            }
+            NetEvent::Request {
+                peer,
+                data,
+                channel,
+            } => self.on_request(peer, data, channel).await,
+            NetEvent::PeerConnected(peer) => self.on_peer_connected(peer),
+            NetEvent::PeerDisconnected(_) => {}
+        }
+    }
+
+    async fn on_internal(&mut self, event: Internal) {
+        match event {
+            Internal::ProofChecked {
+                frame,
+                origin,
+                result,
+            } => self.on_proof_checked(frame, origin, result).await,
+            Internal::SettlementChecked {
+                frame,
+                origin,
+                result,
+            } => self.on_settlement_checked(frame, origin, result).await,
+            Internal::XFetched { job, x } => self.on_x_fetched(job, x).await,
+            Internal::WorkDone { job, shard, frame } => self.on_work_done(job, shard, frame).await,
+            Internal::SubmissionReady { prepared, reply } => {
+                self.on_submission_ready(prepared, reply).await
+            }
+            Internal::CatchUp { frames } => {
+                for frame in frames {
+                    self.on_gossip_frame(frame, Origin::Replayed).await;
+                }
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let now = now_ms();
+        if self.cfg.aggregate && now.saturating_sub(self.last_heartbeat_ms) >= HEARTBEAT_EVERY_MS {
+            self.last_heartbeat_ms = now;
+            self.send_heartbeat().await;
+        }
+        if self.cfg.prove {
+            self.claim_open_shards().await;
+            self.start_due_work();
+        }
+        if self.cfg.aggregate {
+            self.try_settle().await;
+        }
+        let aggregators = self.aggregator_keys().len();
+        let settled = self
+            .jobs
+            .values()
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    Some(starkscale_protocol::status::Outcome::Settled { .. })
+                )
+            })
+            .count();
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.aggregators = aggregators;
+            stats.jobs = self.jobs.len();
+            stats.settled = settled;
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut NodeStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            f(&mut stats);
+        }
+    }
+
+    /// Reports a verdict for a gossip message and penalises rejected senders.
+    async fn report(&mut self, origin: &Origin, verdict: Verdict, why: &str) {
+        let Origin::Gossip { message_id, source } = origin else {
+            return;
+        };
+        if verdict == Verdict::Reject {
+            warn!(peer = %source, reason = why, "rejected gossip");
+            self.count(|s| s.rejected += 1);
+            let count = self.rejects.entry(*source).or_default();
+            *count += 1;
+            if *count >= MAX_REJECTS {
+                let _ = self.net.ban(*source).await;
+            }
+        }
+        let _ = self
+            .net
+            .validate(message_id.clone(), *source, verdict)
+            .await;
+    }
+
+    /// Signs and publishes a gossip frame, then applies it locally as our own.
+    async fn publish(&mut self, topic: &str, frame: Vec<u8>) {
+        if let Err(e) = self.net.publish(topic, frame.clone()).await {
+            warn!(error = %e, "publish failed");
+        }
+        self.on_gossip_frame(frame, Origin::Local).await;
+    }
+
+    /// Reloads stored job frames after a restart.
+    fn restore(&mut self) {
+        for job in self.store.job_ids() {
+            let mut frames = Vec::new();
+            if let Some(a) = self.store.get_job_record(&job, "announce") {
+                frames.push(a);
+            }
+            if let Some(s) = self.store.get_job_record(&job, "settled") {
+                frames.push(s);
+            }
+            if !frames.is_empty() {
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(Internal::CatchUp { frames }).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Request-response handlers: chunks, submissions, status, settlements and catch-up.
+
+use libp2p::request_response::ResponseChannel;
+use libp2p::PeerId;
+use starkscale_protocol::chunk::split_into_chunks;
+use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::manifest::{Manifest, ManifestParams, ShardKey};
+use starkscale_protocol::messages::{
+    topics, CatchUp, CatchUpReport, ChunkResponse, JobAnnounced, Request, Response,
+    SettlementReply, StatusReply, Submission, SubmitJob, SubmitResult,
+};
+use starkscale_protocol::plan::suggest_rows_per_shard;
+use starkscale_protocol::{JobLimits, JobSpec, SignedEnvelope};
+use tracing::{debug, info};
+
+use super::{now_ms, Internal, Node};
+use crate::convert::to_prover;
+
+/// A submission made ready for announcement: its manifest and the chunks to serve.
+pub(crate) struct Prepared {
+    manifest: Manifest,
+    chunks: Vec<Vec<u8>>,
+}
+
+/// Validates a job and computes its manifest (with each shard's weight commitment).
+/// CPU-bound: runs on the blocking pool.
+pub(crate) fn prepare(
+    spec: &JobSpec,
+    entry: starkscale_protocol::ids::PeerKey,
+    deadline_ms: u64,
+    shard_entries: u64,
+) -> anyhow::Result<Prepared> {
+    let (m, k, n) = (spec.m() as u32, spec.k() as u32, spec.n() as u32);
+    starkscale_prover::check_exact(spec.k(), spec.w().max_abs(), spec.x().max_abs())?;
+    let rows_per_shard = suggest_rows_per_shard(m, k, n, shard_entries);
+    let now = now_ms();
+    let mut manifest = Manifest::for_spec(
+        spec,
+        ManifestParams {
+            rows_per_shard,
+            created_ms: now,
+            deadline_ms,
+            config_id: starkscale_prover::CONFIG_ID,
+            entry,
+        },
+    );
+    let plan = manifest.plan()?;
+    let w = to_prover(spec.w())?;
+    manifest.shard_keys = plan
+        .shards()
+        .map(|range| {
+            let shard = w.row_block(range.rows.start as usize, range.rows.end as usize)?;
+            let pk = starkscale_prover::setup(&shard)?;
+            let vk = pk.verifying_key();
+            Ok(ShardKey {
+                commitment: vk.commitment_bytes(),
+                weight_bound: vk.weight_bound,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut chunks = Vec::new();
+    for bytes in [spec.w_bytes(), spec.x_bytes()] {
+        chunks.extend(
+            split_into_chunks(&bytes)
+                .into_iter()
+                .map(|(_, c)| c.to_vec()),
+        );
+    }
+    Ok(Prepared { manifest, chunks })
+}
+
+fn respond_frame(response: &Response) -> Vec<u8> {
+    response.to_frame().unwrap_or_default()
+}
+
+impl Node {
+    pub(super) async fn on_request(
+        &mut self,
+        peer: PeerId,
+        data: Vec<u8>,
+        channel: ResponseChannel<Vec<u8>>,
+    ) {
+        let request = match Request::from_frame(&data) {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(%peer, error = %e, "malformed request");
+                // Dropping the channel closes the stream: the peer sees a failed request.
+                return;
+            }
+        };
+        let response = match request {
+            Request::FetchChunk(req) => {
+                Response::Chunk(match self.store.get_chunk(req.id.as_bytes()) {
+                    Some(bytes) => ChunkResponse::Found(Bytes(bytes)),
+                    None => ChunkResponse::NotFound,
+                })
+            }
+            Request::SubmitJob(req) => return self.on_submit(req, channel).await,
+            Request::JobStatus(req) => Response::Status(match self.jobs.get(&req.job) {
+                Some(record) => StatusReply::Known(record.report(now_ms(), &self.settle)),
+                None => StatusReply::Unknown,
+            }),
+            Request::GetSettlement(req) => Response::Settlement(
+                match self.local.get(&req.job).and_then(|l| l.settled.as_ref()) {
+                    Some((_, settlement)) => SettlementReply::Found(Bytes(settlement.clone())),
+                    None => SettlementReply::NotSettled,
+                },
+            ),
+            Request::CatchUp(req) => Response::CatchUp(self.catch_up_report(req)),
+        };
+        let _ = self.net.respond(channel, respond_frame(&response)).await;
+    }
+
+    fn catch_up_report(&self, req: CatchUp) -> CatchUpReport {
+        let mut report = CatchUpReport::default();
+        let mut jobs: Vec<_> = self
+            .jobs
+            .values()
+            .filter(|r| r.manifest.deadline_ms >= req.since_ms && r.outcome.is_none())
+            .map(|r| r.manifest.job)
+            .collect();
+        jobs.sort();
+        let mut frames = Vec::new();
+        for job in &jobs {
+            if let Some(local) = self.local.get(job) {
+                frames.push(local.announce.clone());
+            }
+        }
+        for job in &jobs {
+            if let Some(local) = self.local.get(job) {
+                frames.extend(local.claims.iter().cloned());
+            }
+        }
+        for job in &jobs {
+            if let Some(local) = self.local.get(job) {
+                frames.extend(local.proofs.values().cloned());
+            }
+        }
+        let start = req.cursor as usize;
+        for (i, frame) in frames.into_iter().enumerate().skip(start) {
+            if !report.push(frame) {
+                report.next_cursor = Some(i as u64);
+                break;
+            }
+        }
+        report
+    }
+
+    async fn on_submit(&mut self, req: SubmitJob, channel: ResponseChannel<Vec<u8>>) {
+        let reject = |reason: String| Response::SubmitResult(SubmitResult::Rejected { reason });
+        let spec = match req.submission {
+            Submission::Json(Bytes(bytes)) => {
+                JobSpec::from_json_slice(&bytes, &JobLimits::default())
+            }
+            Submission::Chunks { .. } => {
+                let r = reject(
+                    "chunked submissions are not supported by this node yet: send the job JSON"
+                        .into(),
+                );
+                let _ = self.net.respond(channel, respond_frame(&r)).await;
+                return;
+            }
+        };
+        let spec = match spec {
+            Ok(spec) => spec,
+            Err(e) => {
+                let _ = self
+                    .net
+                    .respond(channel, respond_frame(&reject(e.to_string())))
+                    .await;
+                return;
+            }
+        };
+        if self.jobs.contains_key(&spec.id()) {
+            let r = Response::SubmitResult(SubmitResult::Accepted { job: spec.id() });
+            let _ = self.net.respond(channel, respond_frame(&r)).await;
+            return;
+        }
+        let now = now_ms();
+        let deadline = req
+            .deadline_ms
+            .filter(|d| *d > now)
+            .unwrap_or(now + self.cfg.job_deadline.as_millis() as u64);
+        let (tx, me, entries) = (self.internal.clone(), self.me, self.cfg.shard_entries);
+        tokio::task::spawn_blocking(move || {
+            let prepared = prepare(&spec, me, deadline, entries).map_err(|e| e.to_string());
+            let _ = tx.blocking_send(Internal::SubmissionReady {
+                prepared,
+                reply: channel,
+            });
+        });
+    }
+
+    pub(super) async fn on_submission_ready(
+        &mut self,
+        prepared: Result<Prepared, String>,
+        reply: ResponseChannel<Vec<u8>>,
+    ) {
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(reason) => {
+                let r = Response::SubmitResult(SubmitResult::Rejected { reason });
+                let _ = self.net.respond(reply, respond_frame(&r)).await;
+                return;
+            }
+        };
+        for chunk in &prepared.chunks {
+            if let Err(e) = self.store.put_chunk(chunk) {
+                let r = Response::SubmitResult(SubmitResult::Rejected {
+                    reason: format!("entry peer could not store the job: {e}"),
+                });
+                let _ = self.net.respond(reply, respond_frame(&r)).await;
+                return;
+            }
+        }
+        let job = prepared.manifest.job;
+        let announce = SignedEnvelope::sign(
+            &self.key,
+            &self.network,
+            JobAnnounced {
+                manifest: prepared.manifest,
+            },
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|e| e.to_frame().map_err(|e| e.to_string()));
+        let response = match announce {
+            Ok(frame) => {
+                // Apply our own announcement first: publish only what we accept ourselves.
+                self.on_gossip_frame(frame.clone(), super::Origin::Local)
+                    .await;
+                if self.jobs.contains_key(&job) {
+                    info!(%job, "job accepted; announcing");
+                    if let Err(e) = self.net.publish(topics::JOB_ANNOUNCED, frame).await {
+                        tracing::warn!(error = %e, "publish failed");
+                    }
+                    SubmitResult::Accepted { job }
+                } else {
+                    SubmitResult::Rejected {
+                        reason: "the entry peer could not validate its own announcement".into(),
+                    }
+                }
+            }
+            Err(reason) => SubmitResult::Rejected { reason },
+        };
+        let _ = self
+            .net
+            .respond(reply, respond_frame(&Response::SubmitResult(response)))
+            .await;
+    }
+
+    /// A new peer: ask it for the open work we may have missed.
+    pub(super) fn on_peer_connected(&mut self, peer: PeerId) {
+        let (net, tx) = (self.net.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let mut cursor = 0;
+            loop {
+                let request = Request::CatchUp(CatchUp {
+                    since_ms: now_ms().saturating_sub(3_600_000),
+                    cursor,
+                });
+                let Ok(frame) = request.to_frame() else {
+                    return;
+                };
+                let report = match net
+                    .request(peer, frame)
+                    .await
+                    .map(|b| Response::from_frame(&b))
+                {
+                    Ok(Ok(Response::CatchUp(report))) => report,
+                    Ok(_) => {
+                        debug!(%peer, "peer answered catch-up with something else");
+                        return;
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "catch-up failed");
+                        return;
+                    }
+                };
+                let frames = report.frames.into_iter().map(|b| b.0).collect();
+                if tx.send(Internal::CatchUp { frames }).await.is_err() {
+                    return;
+                }
+                match report.next_cursor {
+                    Some(next) if next > cursor => cursor = next,
+                    _ => return,
+                }
+            }
+        });
+    }
+}

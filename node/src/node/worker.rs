@@ -1,0 +1,350 @@
+//! Worker: claims open shards within capacity, fetches their chunks, checks the weight
+//! commitment, proves on the blocking pool, signs and publishes the proof.
+
+use std::ops::Range;
+
+use ed25519_dalek::SigningKey;
+use libp2p::PeerId;
+use starkscale_protocol::chunk::{verify_chunk, ChunkRef, CHUNK_SIZE};
+use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::ids::{JobId, NetworkId, PeerKey};
+use starkscale_protocol::lease::claim_rank;
+use starkscale_protocol::manifest::Manifest;
+use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::{
+    topics, ChunkResponse, FetchChunk, Request, Response, ShardClaimed, ShardProved,
+};
+use starkscale_protocol::SignedEnvelope;
+use tracing::{info, warn};
+
+use super::{now_ms, Internal, Node, CLAIM_SETTLE_MS};
+use crate::convert::{shard_verifying_key, to_protocol};
+use crate::network::Client;
+use crate::store::Store;
+
+/// The libp2p peer id of an ed25519 protocol key.
+pub fn peer_id_of(key: &PeerKey) -> Option<PeerId> {
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()).ok()?;
+    Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
+}
+
+/// Peers to fetch a job's chunks from: its entry peer first, then every connected peer.
+async fn source_peers(net: &Client, manifest: &Manifest, me: PeerId) -> Vec<PeerId> {
+    let mut peers: Vec<PeerId> = peer_id_of(&manifest.entry).into_iter().collect();
+    if let Ok(info) = net.info().await {
+        for p in info.connected {
+            if !peers.contains(&p) {
+                peers.push(p);
+            }
+        }
+    }
+    peers.retain(|p| *p != me);
+    peers
+}
+
+/// Decodes canonical matrix bytes (4-byte little-endian signed entries, row-major).
+pub fn bytes_to_matrix(rows: usize, cols: usize, bytes: &[u8]) -> anyhow::Result<IntMatrix> {
+    if bytes.len() != rows * cols * 4 {
+        anyhow::bail!("{} bytes for a {rows} × {cols} matrix", bytes.len());
+    }
+    let data = bytes
+        .chunks_exact(4)
+        .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect();
+    Ok(IntMatrix::new(rows, cols, data)?)
+}
+
+/// Fetches chunks (local store first, then `peers` in order), checking each against its
+/// hash, and returns their concatenation.
+pub async fn fetch_chunks(
+    net: &Client,
+    store: &Store,
+    peers: &[PeerId],
+    chunks: &[(usize, ChunkRef)],
+) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for (index, chunk) in chunks {
+        if let Some(bytes) = store.get_chunk(chunk.id.as_bytes()) {
+            out.extend_from_slice(&bytes);
+            continue;
+        }
+        let mut last_error = anyhow::anyhow!("no peer to fetch chunk {index} from");
+        let mut found = None;
+        for peer in peers {
+            let request = Request::FetchChunk(FetchChunk { id: chunk.id }).to_frame()?;
+            match net.request(*peer, request).await {
+                Ok(bytes) => match Response::from_frame(&bytes) {
+                    Ok(Response::Chunk(ChunkResponse::Found(Bytes(data)))) => {
+                        match verify_chunk(*index, chunk, &data) {
+                            Ok(()) => {
+                                found = Some(data);
+                                break;
+                            }
+                            Err(e) => {
+                                last_error = anyhow::anyhow!("peer {peer} sent a bad chunk: {e}")
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        last_error = anyhow::anyhow!("peer {peer} does not have chunk {index}")
+                    }
+                    Err(e) => last_error = anyhow::anyhow!("peer {peer}: {e}"),
+                },
+                Err(e) => last_error = e,
+            }
+        }
+        let data = found.ok_or(last_error)?;
+        store.put_chunk(&data)?;
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
+}
+
+/// The chunks covering byte range `bytes` of a blob, with the offset of the range in the
+/// first chunk.
+fn chunks_for(chunks: &[ChunkRef], bytes: Range<u64>) -> (Vec<(usize, ChunkRef)>, usize) {
+    if bytes.is_empty() {
+        return (Vec::new(), 0);
+    }
+    let size = CHUNK_SIZE as u64;
+    let first = (bytes.start / size) as usize;
+    let last = ((bytes.end - 1) / size) as usize;
+    let list = (first..=last.min(chunks.len().saturating_sub(1)))
+        .map(|i| (i, chunks[i]))
+        .collect();
+    (list, (bytes.start - first as u64 * size) as usize)
+}
+
+/// Fetches X of a job.
+pub async fn fetch_x(
+    net: &Client,
+    store: &Store,
+    peers: &[PeerId],
+    manifest: &Manifest,
+) -> anyhow::Result<IntMatrix> {
+    let list: Vec<_> = manifest.x.chunks.iter().copied().enumerate().collect();
+    let bytes = fetch_chunks(net, store, peers, &list).await?;
+    bytes_to_matrix(manifest.x.rows as usize, manifest.x.cols as usize, &bytes)
+}
+
+/// Fetches rows `rows` of W of a job.
+pub async fn fetch_w_rows(
+    net: &Client,
+    store: &Store,
+    peers: &[PeerId],
+    manifest: &Manifest,
+    rows: Range<u32>,
+) -> anyhow::Result<IntMatrix> {
+    let row_bytes = u64::from(manifest.w.cols) * 4;
+    let range = u64::from(rows.start) * row_bytes..u64::from(rows.end) * row_bytes;
+    let (list, offset) = chunks_for(&manifest.w.chunks, range.clone());
+    let bytes = fetch_chunks(net, store, peers, &list).await?;
+    let len = (range.end - range.start) as usize;
+    let slice = bytes
+        .get(offset..offset + len)
+        .ok_or_else(|| anyhow::anyhow!("chunks do not cover rows {rows:?}"))?;
+    bytes_to_matrix(rows.len(), manifest.w.cols as usize, slice)
+}
+
+impl Node {
+    /// Starts fetching X of `job` unless it is here or on its way.
+    pub(super) fn fetch_x(&mut self, job: JobId) {
+        let Some(local) = self.local.get_mut(&job) else {
+            return;
+        };
+        if local.x.is_some() || local.x_fetching {
+            return;
+        }
+        local.x_fetching = true;
+        let Some(record) = self.jobs.get(&job) else {
+            return;
+        };
+        let manifest = record.manifest.clone();
+        let (net, store, tx) = (self.net.clone(), self.store.clone(), self.internal.clone());
+        let me = self.net.peer_id();
+        tokio::spawn(async move {
+            let peers = source_peers(&net, &manifest, me).await;
+            let x = fetch_x(&net, &store, &peers, &manifest)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Internal::XFetched { job, x }).await;
+        });
+    }
+
+    pub(super) async fn on_x_fetched(&mut self, job: JobId, x: Result<IntMatrix, String>) {
+        let Some(local) = self.local.get_mut(&job) else {
+            return;
+        };
+        local.x_fetching = false;
+        match x {
+            Ok(x) => {
+                local.x = Some(x);
+                let waiting = std::mem::take(&mut local.waiting_for_x);
+                for (frame, origin) in waiting {
+                    self.on_gossip_frame(frame, origin).await;
+                }
+            }
+            Err(e) => {
+                warn!(%job, error = %e, "could not fetch X; will retry");
+            }
+        }
+    }
+
+    /// Claims open shards up to capacity.
+    pub(super) async fn claim_open_shards(&mut self) {
+        let now = now_ms();
+        let mut active = (self.working.len() + self.pending_work.len()) as u32;
+        if active >= self.cfg.capacity {
+            return;
+        }
+        let mut claims = Vec::new();
+        let mut jobs: Vec<_> = self.jobs.iter().collect();
+        jobs.sort_by_key(|(_, r)| (r.manifest.created_ms, r.manifest.job));
+        for (job, record) in jobs {
+            if record.status(now, &self.settle).is_terminal() {
+                continue;
+            }
+            let mut open = record.leases.open_shards(now);
+            open.sort_by_key(|s| claim_rank(job, *s, &self.me));
+            for shard in open {
+                if active >= self.cfg.capacity {
+                    break;
+                }
+                if self.pending_work.contains_key(&(*job, shard))
+                    || self.working.contains(&(*job, shard))
+                {
+                    continue;
+                }
+                let claim = record.leases.new_claim(
+                    shard,
+                    self.me,
+                    now,
+                    self.cfg.lease.as_millis() as u64,
+                    false,
+                );
+                claims.push(ShardClaimed {
+                    job: *job,
+                    shard,
+                    claimed_at_ms: claim.claimed_at_ms,
+                    lease_expires_ms: claim.lease_expires_ms,
+                    claimer: self.me,
+                    backup: false,
+                });
+                active += 1;
+            }
+        }
+        for claim in claims {
+            match SignedEnvelope::sign(&self.key, &self.network, claim).and_then(|e| {
+                e.to_frame()
+                    .map_err(starkscale_protocol::EnvelopeError::Frame)
+            }) {
+                Ok(frame) => {
+                    self.pending_work
+                        .insert((claim.job, claim.shard), now + CLAIM_SETTLE_MS);
+                    self.publish(topics::SHARD_CLAIMED, frame).await;
+                }
+                Err(e) => warn!(error = %e, "could not sign a claim"),
+            }
+        }
+    }
+
+    /// Starts work on claimed shards whose settle time has passed and that we still hold.
+    pub(super) fn start_due_work(&mut self) {
+        let now = now_ms();
+        let due: Vec<_> = self
+            .pending_work
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for (job, shard) in due {
+            self.pending_work.remove(&(job, shard));
+            let Some(record) = self.jobs.get(&job) else {
+                continue;
+            };
+            if record.leases.holder(shard, now) != Some(self.me) {
+                info!(%job, shard, "lost the claim race; not proving");
+                continue;
+            }
+            let Some(range) = record.plan.shard(shard) else {
+                continue;
+            };
+            self.working.insert((job, shard));
+            let manifest = record.manifest.clone();
+            let (net, store, tx) = (self.net.clone(), self.store.clone(), self.internal.clone());
+            let (key, network) = (self.key.clone(), self.network);
+            let me = self.net.peer_id();
+            tokio::spawn(async move {
+                let peers = source_peers(&net, &manifest, me).await;
+                let frame = async {
+                    let w =
+                        fetch_w_rows(&net, &store, &peers, &manifest, range.rows.clone()).await?;
+                    let x = fetch_x(&net, &store, &peers, &manifest).await?;
+                    tokio::task::spawn_blocking(move || {
+                        prove_shard(&key, &network, &manifest, shard, &w, &x)
+                    })
+                    .await?
+                }
+                .await
+                .map_err(|e: anyhow::Error| e.to_string());
+                let _ = tx.send(Internal::WorkDone { job, shard, frame }).await;
+            });
+        }
+    }
+
+    pub(super) async fn on_work_done(
+        &mut self,
+        job: JobId,
+        shard: u32,
+        frame: Result<Vec<u8>, String>,
+    ) {
+        self.working.remove(&(job, shard));
+        match frame {
+            Ok(frame) => {
+                info!(%job, shard, "shard proved; publishing");
+                self.count(|s| s.proofs_made += 1);
+                self.publish(topics::SHARD_PROVED, frame).await;
+            }
+            Err(e) => warn!(%job, shard, error = %e, "could not prove shard"),
+        }
+    }
+}
+
+/// Sets up the weight shard, checks its commitment against the manifest, proves and signs.
+/// CPU-bound: runs on the blocking pool.
+pub fn prove_shard(
+    key: &SigningKey,
+    network: &NetworkId,
+    manifest: &Manifest,
+    shard: u32,
+    w: &IntMatrix,
+    x: &IntMatrix,
+) -> anyhow::Result<Vec<u8>> {
+    let w = crate::convert::to_prover(w)?;
+    let x = crate::convert::to_prover(x)?;
+    let pk = starkscale_prover::setup(&w)?;
+    let expected = shard_verifying_key(manifest, shard, w.rows() as u32, manifest.w.cols)?;
+    if pk.verifying_key() != &expected {
+        anyhow::bail!(
+            "the weights fetched for shard {shard} do not match the manifest's commitment"
+        );
+    }
+    let me = PeerKey::from(key);
+    let binding = starkscale_prover::Binding {
+        job_id: *manifest.job.as_bytes(),
+        shard_index: shard,
+        worker: *me.as_bytes(),
+    };
+    let proven = starkscale_prover::prove(&pk, &x, &binding)?;
+    let msg = ShardProved {
+        job: manifest.job,
+        shard,
+        worker: me,
+        config_id: starkscale_prover::CONFIG_ID,
+        proved_at_ms: now_ms(),
+        output: to_protocol(&proven.output)?,
+        commitment: expected.commitment_bytes(),
+        proof: Bytes(proven.proof.to_bytes()),
+    };
+    Ok(SignedEnvelope::sign(key, network, msg)?.to_frame()?)
+}

@@ -1,0 +1,266 @@
+//! The settlement artefact: what a job settles to, and its offline verification.
+//!
+//! **Partial, and named so:** until the recursive proof exists (recursion issues), the
+//! artefact carries every verified shard proof rather than one aggregated proof. Its format
+//! string says so ([`SETTLEMENT_FORMAT`]), and verification checks each shard proof.
+//!
+//! The artefact holds the manifest (dims, chunk hashes of W and X, shard commitments), X, the
+//! result Y, each worker's signed `ShardProved` frame (who proved what, for payouts) and the
+//! aggregator's ed25519 signature over all of it.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey as DalekKey};
+use serde::{Deserialize, Serialize};
+use starkscale_protocol::codec::{limits, Bytes};
+use starkscale_protocol::ids::{JobId, NetworkId, PeerKey, SignatureBytes};
+use starkscale_protocol::manifest::Manifest;
+use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::{ShardCredit, ShardProved};
+use starkscale_protocol::{JobLimits, SignedEnvelope};
+
+use crate::convert::{shard_verifying_key, to_prover};
+
+/// Format of this artefact. Says plainly that it holds shard proofs, not a recursive proof.
+pub const SETTLEMENT_FORMAT: &str =
+    "starkscale-settlement/1: every shard proof verified individually (no recursive proof yet)";
+
+const SIGNING_DOMAIN: &[u8] = b"starkscale/1 settlement\0";
+
+/// The body of a settlement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settlement {
+    /// [`SETTLEMENT_FORMAT`].
+    pub format: String,
+    /// The network it was settled on.
+    pub network: NetworkId,
+    /// The job's manifest.
+    pub manifest: Manifest,
+    /// The right-hand side X.
+    pub x: IntMatrix,
+    /// The exact result Y = W·X.
+    pub result: IntMatrix,
+    /// Each shard's signed `ShardProved` frame, in shard order.
+    pub shard_proofs: Vec<Bytes>,
+    /// The aggregator.
+    pub aggregator: PeerKey,
+    /// When it was settled (unix ms).
+    pub settled_at_ms: u64,
+}
+
+/// A settlement with the aggregator's signature.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedSettlement {
+    /// Canonical bytes of the [`Settlement`].
+    pub body: Bytes,
+    /// Signer.
+    pub aggregator: PeerKey,
+    /// ed25519 signature over the domain, the network and `body`.
+    pub signature: SignatureBytes,
+}
+
+fn signing_bytes(network: &NetworkId, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + 32 + body.len());
+    out.extend_from_slice(SIGNING_DOMAIN);
+    out.extend_from_slice(network.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_limit::<{ limits::JOB_SETTLED }>()
+}
+
+/// Why a settlement is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettlementError {
+    /// Bytes could not be decoded.
+    #[error("settlement is malformed: {0}")]
+    Malformed(String),
+    /// The aggregator's signature does not verify.
+    #[error("aggregator signature does not verify")]
+    Signature,
+    /// Another format.
+    #[error("unknown settlement format {0:?}")]
+    Format(String),
+    /// Something inside does not check out.
+    #[error("settlement rejected: {0}")]
+    Invalid(String),
+}
+
+/// What a verified settlement establishes.
+#[derive(Clone, Debug)]
+pub struct VerifiedSettlement {
+    /// The job.
+    pub job: JobId,
+    /// The verified result.
+    pub result: IntMatrix,
+    /// Who proved which shard.
+    pub credits: Vec<ShardCredit>,
+    /// The aggregator.
+    pub aggregator: PeerKey,
+    /// The settlement body.
+    pub settlement: Settlement,
+}
+
+impl Settlement {
+    /// Signs and encodes.
+    pub fn sign(&self, key: &SigningKey) -> anyhow::Result<Vec<u8>> {
+        let body = bincode::serde::encode_to_vec(self, bincode_config())?;
+        let signature = key.sign(&signing_bytes(&self.network, &body));
+        let signed = SignedSettlement {
+            body: Bytes(body),
+            aggregator: PeerKey::from(key),
+            signature: SignatureBytes(signature.to_bytes()),
+        };
+        Ok(bincode::serde::encode_to_vec(&signed, bincode_config())?)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SettlementError> {
+    if bytes.len() > limits::JOB_SETTLED {
+        return Err(SettlementError::Malformed(format!(
+            "{} bytes exceeds the {}-byte limit",
+            bytes.len(),
+            limits::JOB_SETTLED
+        )));
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, bincode_config())
+        .map_err(|e| SettlementError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(SettlementError::Malformed(format!(
+            "{} trailing bytes",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+fn invalid(msg: impl Into<String>) -> SettlementError {
+    SettlementError::Invalid(msg.into())
+}
+
+/// Verifies a settlement offline: aggregator signature, format, X against the manifest's chunk
+/// hashes, every worker signature and shard proof, and that Y is the proven shard outputs.
+///
+/// The shard commitments are taken from the manifest. Whoever holds W should also check them
+/// with [`check_commitments`]; a node checks them before proving.
+pub fn verify_settlement(bytes: &[u8]) -> Result<VerifiedSettlement, SettlementError> {
+    let signed: SignedSettlement = decode(bytes)?;
+    let key = DalekKey::from_bytes(signed.aggregator.as_bytes())
+        .map_err(|_| SettlementError::Signature)?;
+    let settlement: Settlement = decode(&signed.body.0)?;
+    let signature = ed25519_dalek::Signature::from_bytes(&signed.signature.0);
+    key.verify_strict(
+        &signing_bytes(&settlement.network, &signed.body.0),
+        &signature,
+    )
+    .map_err(|_| SettlementError::Signature)?;
+    if settlement.aggregator != signed.aggregator {
+        return Err(invalid("body names another aggregator than the signer"));
+    }
+    if settlement.format != SETTLEMENT_FORMAT {
+        return Err(SettlementError::Format(settlement.format));
+    }
+    let manifest = &settlement.manifest;
+    let plan = manifest
+        .validate(&JobLimits::default())
+        .map_err(|e| invalid(format!("manifest: {e}")))?;
+    let x_bytes = starkscale_protocol::job::entries_to_bytes(&settlement.x);
+    let x_chunks = starkscale_protocol::chunk::chunk_refs(&x_bytes);
+    if (settlement.x.rows(), settlement.x.cols())
+        != (manifest.x.rows as usize, manifest.x.cols as usize)
+        || x_chunks != manifest.x.chunks
+    {
+        return Err(invalid("X does not match the manifest's chunk hashes"));
+    }
+    let (m, k, n) = manifest.dims();
+    if (settlement.result.rows(), settlement.result.cols()) != (m as usize, n as usize) {
+        return Err(invalid("result has the wrong shape"));
+    }
+    if settlement.shard_proofs.len() != plan.shard_count() as usize {
+        return Err(invalid(format!(
+            "{} shard proofs for {} shards",
+            settlement.shard_proofs.len(),
+            plan.shard_count()
+        )));
+    }
+    let x = to_prover(&settlement.x).map_err(|e| invalid(e.to_string()))?;
+    let mut rows = Vec::with_capacity(settlement.result.len());
+    let mut credits = Vec::new();
+    for (index, frame) in settlement.shard_proofs.iter().enumerate() {
+        let env = SignedEnvelope::<ShardProved>::from_frame(&frame.0, &settlement.network)
+            .map_err(|e| invalid(format!("shard {index}: {e}")))?;
+        let msg = env.message();
+        let range = plan
+            .shard(index as u32)
+            .ok_or_else(|| invalid("shard outside the plan"))?;
+        if msg.job != manifest.job || msg.shard != index as u32 {
+            return Err(invalid(format!(
+                "shard {index}: frame is for another job or shard"
+            )));
+        }
+        let vk = shard_verifying_key(manifest, index as u32, range.len(), k)
+            .map_err(|e| invalid(format!("shard {index}: {e}")))?;
+        if msg.commitment != vk.commitment_bytes() {
+            return Err(invalid(format!(
+                "shard {index}: proof names another commitment"
+            )));
+        }
+        verify_shard(&vk, &x, msg).map_err(|e| invalid(format!("shard {index}: {e}")))?;
+        rows.extend_from_slice(msg.output.data());
+        credits.push(ShardCredit {
+            shard: index as u32,
+            worker: msg.worker,
+        });
+    }
+    if rows != settlement.result.data() {
+        return Err(invalid(
+            "result is not the concatenation of the proven shard outputs",
+        ));
+    }
+    Ok(VerifiedSettlement {
+        job: manifest.job,
+        result: settlement.result.clone(),
+        credits,
+        aggregator: signed.aggregator,
+        settlement,
+    })
+}
+
+/// Verifies one shard's proof against its verifying key and X.
+pub fn verify_shard(
+    vk: &starkscale_prover::VerifyingKey,
+    x: &starkscale_prover::IntMatrix,
+    msg: &ShardProved,
+) -> anyhow::Result<()> {
+    let y = to_prover(&msg.output)?;
+    let proof = starkscale_prover::ShardProof::from_bytes(&msg.proof.0)?;
+    let binding = starkscale_prover::Binding {
+        job_id: *msg.job.as_bytes(),
+        shard_index: msg.shard,
+        worker: *msg.worker.as_bytes(),
+    };
+    starkscale_prover::verify(vk, x, &y, &binding, &proof)?;
+    Ok(())
+}
+
+/// Checks the manifest's shard commitments against W by recomputing them (what a client that
+/// holds W does before trusting a settlement).
+pub fn check_commitments(manifest: &Manifest, w: &IntMatrix) -> anyhow::Result<()> {
+    let plan = manifest.plan()?;
+    let w = to_prover(w)?;
+    for range in plan.shards() {
+        let shard = w.row_block(range.rows.start as usize, range.rows.end as usize)?;
+        let pk = starkscale_prover::setup(&shard)?;
+        let expected = shard_verifying_key(manifest, range.index, range.len(), manifest.w.cols)?;
+        if pk.verifying_key() != &expected {
+            anyhow::bail!(
+                "shard {}: the manifest's commitment does not match the weights",
+                range.index
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Test utilities: N-node networks in one process.
