@@ -27,10 +27,12 @@ pub struct LocalNet {
 impl LocalNet {
     /// Starts `n` nodes; `tune` adjusts each node's configuration (by index) before it starts.
     pub async fn start(n: usize, tune: impl Fn(usize, &mut NodeConfig)) -> anyhow::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "starkscale-local-{}-{}",
+            "starkscale-local-{}-{}-{}",
             std::process::id(),
-            node::now_ms()
+            node::now_ms(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let mut net = Self {
             nodes: Vec::new(),

@@ -419,13 +419,11 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    self.connected.remove(&peer_id);
-                    self.emit(NetEvent::PeerDisconnected(peer_id)).await;
-                }
+                self.connected.remove(&peer_id);
+                self.emit(NetEvent::PeerDisconnected(peer_id)).await;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

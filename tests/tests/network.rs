@@ -1,0 +1,124 @@
+//! Multi-node tests on real libp2p swarms over loopback TCP: jobs run end to end.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use starkscale_node::client::Session;
+use starkscale_node::demo::{random_job_json, SEED_JOB, SEED_PRODUCT};
+use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::messages::{Request, Response, Submission, SubmitJob, SubmitResult};
+use starkscale_protocol::{JobLimits, JobSpec};
+use starkscale_tests::{build_network, submit};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_job_settles_with_the_known_verified_product() {
+    let net = build_network(3, |_, _| {}).await.unwrap();
+    let out = submit(&net, 1, SEED_JOB, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out.verified.result.data(), &SEED_PRODUCT);
+    assert_eq!(out.verified.credits.len(), 1);
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1024_square_job_is_split_over_four_shards_and_three_workers() {
+    let net = build_network(4, |_, cfg| cfg.shard_entries = 1 << 18)
+        .await
+        .unwrap();
+    let json = random_job_json(1024, 1024, 7);
+    let out = submit(&net, 2, &json, Duration::from_secs(180))
+        .await
+        .unwrap();
+    let spec = JobSpec::from_json(&json, &JobLimits::default()).unwrap();
+    assert_eq!(
+        out.verified.result.data(),
+        spec.reference_product().unwrap().data()
+    );
+    assert!(
+        out.verified.credits.len() >= 4,
+        "{} shards",
+        out.verified.credits.len()
+    );
+    let workers: BTreeSet<_> = out.verified.credits.iter().map(|c| c.worker).collect();
+    assert!(
+        workers.len() >= 3,
+        "only {} distinct workers proved shards",
+        workers.len()
+    );
+    net.shutdown().await;
+}
+
+/// Two nodes that do not prove accept a job; a prover that joins afterwards never saw the
+/// announcement gossip, catches up from its peers, proves the job, and it settles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_after_the_announcement_catches_up_and_proves_it() {
+    let mut net = build_network(2, |_, cfg| cfg.prove = false).await.unwrap();
+    let json = random_job_json(16, 24, 3);
+    let addr = net.addrs[0].clone();
+    let job = tokio::spawn(async move {
+        starkscale_node::client::submit(json.as_bytes(), &addr, Duration::from_secs(120), |_| {})
+            .await
+    });
+    // Wait until both nodes know the job, so the newcomer cannot have seen it announced.
+    for _ in 0..200 {
+        if net.nodes.iter().all(|n| n.stats.lock().unwrap().jobs == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(net.nodes.iter().all(|n| n.stats.lock().unwrap().jobs == 1));
+    let late = net.add_node(|_, _| {}).await.unwrap();
+    let out = job.await.unwrap().unwrap();
+    let spec = JobSpec::from_json(&random_job_json(16, 24, 3), &JobLimits::default()).unwrap();
+    assert_eq!(
+        out.verified.result.data(),
+        spec.reference_product().unwrap().data()
+    );
+    let late_key = net.nodes[late].key;
+    assert!(
+        out.verified.credits.iter().all(|c| c.worker == late_key),
+        "the late joiner should have proved every shard"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_refused_with_a_clear_message() {
+    let net = build_network(2, |_, _| {}).await.unwrap();
+    let ragged = r#"{"matrix": [[1, 2], [3]], "vector": [1, 2]}"#;
+    let err = submit(&net, 0, ragged, Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row 1") || err.contains("matrix[1]"), "{err}");
+    // A job whose accumulators could wrap the field: the client refuses it locally…
+    let wrap = format!(
+        r#"{{"matrix": [[{big}, {big}]], "vector": [{big}, {big}]}}"#,
+        big = 2_000_000_000i64
+    );
+    let err = submit(&net, 0, &wrap, Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exceeds the exact-result bound"), "{err}");
+    // …and the entry peer refuses it too when it is sent raw, past the client's checks.
+    let session = Session::connect(&net.addrs[0]).await.unwrap();
+    let raw = Request::SubmitJob(SubmitJob {
+        submission: Submission::Json(Bytes(wrap.into_bytes())),
+        deadline_ms: None,
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    match session.request(&raw, deadline).await.unwrap() {
+        Response::SubmitResult(SubmitResult::Rejected { reason }) => {
+            assert!(
+                reason.contains("exceeds the exact-result bound"),
+                "{reason}"
+            )
+        }
+        other => panic!("entry peer accepted a wrapping job: {other:?}"),
+    }
+    net.shutdown().await;
+}
