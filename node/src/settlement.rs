@@ -147,6 +147,16 @@ fn invalid(msg: impl Into<String>) -> SettlementError {
 /// The shard commitments are taken from the manifest. Whoever holds W should also check them
 /// with [`check_commitments`]; a node checks them before proving.
 pub fn verify_settlement(bytes: &[u8]) -> Result<VerifiedSettlement, SettlementError> {
+    verify_settlement_skipping(bytes, &std::collections::HashSet::new())
+}
+
+/// [`verify_settlement`], except that shard proof frames whose blake3 hash is in
+/// `already_verified` (frames this node verified itself when they were gossiped) are not
+/// re-verified; everything else, including their signatures and shapes, still is.
+pub fn verify_settlement_skipping(
+    bytes: &[u8],
+    already_verified: &std::collections::HashSet<[u8; 32]>,
+) -> Result<VerifiedSettlement, SettlementError> {
     let signed: SignedSettlement = decode(bytes)?;
     let key = DalekKey::from_bytes(signed.aggregator.as_bytes())
         .map_err(|_| SettlementError::Signature)?;
@@ -208,7 +218,9 @@ pub fn verify_settlement(bytes: &[u8]) -> Result<VerifiedSettlement, SettlementE
                 "shard {index}: proof names another commitment"
             )));
         }
-        verify_shard(&vk, &x, msg).map_err(|e| invalid(format!("shard {index}: {e}")))?;
+        if !already_verified.contains(blake3::hash(&frame.0).as_bytes()) {
+            verify_shard(&vk, &x, msg).map_err(|e| invalid(format!("shard {index}: {e}")))?;
+        }
         rows.extend_from_slice(msg.output.data());
         credits.push(ShardCredit {
             shard: index as u32,
