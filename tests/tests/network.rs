@@ -122,3 +122,26 @@ async fn bad_jobs_are_refused_with_a_clear_message() {
     }
     net.shutdown().await;
 }
+
+/// Every node knows only the first node's address; kademlia discovery connects the rest,
+/// so a worker can fetch chunks straight from an entry peer it was never told about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_only_know_the_bootstrap_node_find_each_other() {
+    let net = build_network(4, |_, cfg| {
+        cfg.bootstrap.truncate(1);
+        cfg.shard_entries = 1 << 10;
+    })
+    .await
+    .unwrap();
+    let json = random_job_json(64, 32, 11);
+    let out = submit(&net, 3, &json, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let spec = JobSpec::from_json(&json, &JobLimits::default()).unwrap();
+    assert_eq!(
+        out.verified.result.data(),
+        spec.reference_product().unwrap().data()
+    );
+    assert!(out.verified.credits.len() >= 2);
+    net.shutdown().await;
+}

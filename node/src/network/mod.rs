@@ -26,6 +26,10 @@ use behaviour::{Behaviour, BehaviourEvent};
 
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 1024;
+/// Peers to dial on discovery before relying on kademlia lookups alone.
+const MAX_DIALED_PEERS: usize = 50;
+/// How often the kademlia routing table is refreshed.
+const KADEMLIA_REFRESH: Duration = Duration::from_secs(30);
 /// How long a publish that found no subscribed peers keeps being retried.
 const PUBLISH_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
@@ -284,6 +288,7 @@ impl EventLoop {
     /// Runs until every [`Client`] is dropped.
     pub async fn run(mut self) {
         let mut retry = tokio::time::interval(Duration::from_millis(200));
+        let mut refresh = tokio::time::interval(KADEMLIA_REFRESH);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
@@ -292,6 +297,10 @@ impl EventLoop {
                     None => break,
                 },
                 _ = retry.tick() => self.retry_publishes(),
+                _ = refresh.tick() => {
+                    // Walks the DHT towards our own id: discovers peers beyond the bootstrap set.
+                    let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+                }
             }
         }
         debug!("network event loop stopped");
@@ -413,6 +422,9 @@ impl EventLoop {
                         .add_address(&peer_id, endpoint.get_remote_address().clone());
                 }
                 if num_established.get() == 1 {
+                    if self.connected.is_empty() {
+                        let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+                    }
                     self.connected.insert(peer_id);
                     self.emit(NetEvent::PeerConnected(peer_id)).await;
                 }
@@ -459,7 +471,16 @@ impl EventLoop {
                 peer,
                 ..
             })) => {
-                debug!(%peer, "kademlia routing updated");
+                // A small network is best fully connected: chunk fetches go straight to the
+                // entry peer and gossip meshes form from direct links.
+                if peer != *self.swarm.local_peer_id()
+                    && !self.connected.contains(&peer)
+                    && !self.banned.contains(&peer)
+                    && self.connected.len() < MAX_DIALED_PEERS
+                {
+                    debug!(%peer, "dialing a peer discovered through kademlia");
+                    let _ = self.swarm.dial(peer);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event).await,
             _ => {}
