@@ -467,20 +467,18 @@ impl EventLoop {
                         .add_address(&peer_id, addr);
                 }
             }
+            // A small network is best fully connected: chunk fetches go straight to the
+            // entry peer and gossip meshes form from direct links.
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
                 peer,
                 ..
-            })) => {
-                // A small network is best fully connected: chunk fetches go straight to the
-                // entry peer and gossip meshes form from direct links.
-                if peer != *self.swarm.local_peer_id()
-                    && !self.connected.contains(&peer)
-                    && !self.banned.contains(&peer)
-                    && self.connected.len() < MAX_DIALED_PEERS
-                {
-                    debug!(%peer, "dialing a peer discovered through kademlia");
-                    let _ = self.swarm.dial(peer);
-                }
+            })) if peer != *self.swarm.local_peer_id()
+                && !self.connected.contains(&peer)
+                && !self.banned.contains(&peer)
+                && self.connected.len() < MAX_DIALED_PEERS =>
+            {
+                debug!(%peer, "dialing a peer discovered through kademlia");
+                let _ = self.swarm.dial(peer);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event).await,
             _ => {}
