@@ -210,6 +210,71 @@ pub async fn submit(
     })
 }
 
+/// Asks the peer at `addr` what it knows: peers, aggregators, jobs and their shards.
+pub async fn node_status(
+    addr: &Multiaddr,
+    include_finished: bool,
+    timeout: Duration,
+) -> anyhow::Result<starkscale_protocol::messages::NodeStatusReport> {
+    let session = Session::connect(addr).await?;
+    let request =
+        Request::NodeStatus(starkscale_protocol::messages::NodeStatusRequest { include_finished });
+    match session.request(&request, Instant::now() + timeout).await? {
+        Response::NodeStatus(report) => Ok(report),
+        other => anyhow::bail!("unexpected answer to a status query: {other:?}"),
+    }
+}
+
+/// Renders a node status report for people.
+pub fn render_status(report: &starkscale_protocol::messages::NodeStatusReport) -> String {
+    use std::fmt::Write;
+    let short = |k: &starkscale_protocol::ids::PeerKey| k.to_string()[..12].to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "node {}: {} connected peer(s), {} aggregator candidate(s), {} job(s)",
+        report.node,
+        report.peers.len(),
+        report.aggregators.len(),
+        report.jobs.len()
+    );
+    for job in &report.jobs {
+        let (m, k, n) = job.dims;
+        let due = job.report.deadline_ms as i64 - report.now_ms as i64;
+        let due = if due >= 0 {
+            format!("due in {}s", due / 1000)
+        } else {
+            format!("{}s past due", -due / 1000)
+        };
+        let _ = writeln!(
+            out,
+            "job {}  {m}×{k}·{k}×{n}  {}  ({due}; aggregator {}; entry {})",
+            job.report.job,
+            job.report.status,
+            job.aggregator.as_ref().map_or("none yet".into(), short),
+            short(&job.entry)
+        );
+        for s in &job.shards {
+            let owner = s
+                .owner
+                .as_ref()
+                .map_or(String::new(), |o| format!(" by {}", short(o)));
+            let lease = s.lease_expires_ms.map_or(String::new(), |t| {
+                format!(
+                    ", lease ends in {}s",
+                    (t.saturating_sub(report.now_ms)) / 1000
+                )
+            });
+            let _ = writeln!(
+                out,
+                "  shard {:>4}  rows {}..{}  {}{owner}{lease}",
+                s.index, s.first_row, s.end_row, s.state
+            );
+        }
+    }
+    out
+}
+
 /// Verifies a settlement for a job whose data we hold: every proof, the signatures, X, and
 /// the shard commitments recomputed from our own W.
 pub fn verify_against_job(settlement: &[u8], spec: &JobSpec) -> anyhow::Result<VerifiedSettlement> {

@@ -68,6 +68,18 @@ enum Command {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// Show what a node knows: peers, aggregators, jobs, shards with their state and owner.
+    Status {
+        /// The node to ask (its full address, ending in /p2p/<peer id>).
+        #[arg(long)]
+        peer: Multiaddr,
+        /// Include settled, failed and expired jobs.
+        #[arg(long)]
+        all: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify a settlement artefact offline.
     Verify {
         /// The settlement file (as saved by `submit --save`).
@@ -189,6 +201,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out.verified.credits.len(),
                     out.elapsed.as_secs_f64() * 1e3
                 );
+            }
+            Ok(())
+        }
+        Command::Status { peer, all, json } => {
+            init_tracing("warn");
+            let report = client::node_status(&peer, all, Duration::from_secs(10)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", client::render_status(&report));
             }
             Ok(())
         }

@@ -73,6 +73,8 @@ pub mod limits {
     pub const MAX_PROOF_BYTES: usize = 8 * MIB;
     /// Largest settlement artefact inside `JobSettled`.
     pub const MAX_SETTLEMENT_BYTES: usize = 8 * MIB;
+    /// `NodeStatusReport` response.
+    pub const NODE_STATUS_REPORT: usize = 4 * MIB;
     /// `Settlement` response: one settlement artefact plus framing.
     pub const SETTLEMENT: usize = MAX_SETTLEMENT_BYTES + KIB;
     /// Largest number of output entries one shard may carry (8 bytes each on the wire).
@@ -109,6 +111,8 @@ pub enum MessageKind {
     CatchUp = 19,
     /// Request: a settled job's settlement artefact.
     GetSettlement = 20,
+    /// Request: an operator's view of a node.
+    NodeStatus = 21,
     /// Response to `FetchChunk`.
     Chunk = 32,
     /// Response to `SubmitJob`.
@@ -119,11 +123,13 @@ pub enum MessageKind {
     CatchUpReport = 35,
     /// Response to `GetSettlement`.
     Settlement = 36,
+    /// Response to `NodeStatus`.
+    NodeStatusReport = 37,
 }
 
 impl MessageKind {
     /// All kinds, in tag order.
-    pub const ALL: [MessageKind; 16] = [
+    pub const ALL: [MessageKind; 18] = [
         Self::JobAnnounced,
         Self::ShardClaimed,
         Self::ShardProved,
@@ -135,11 +141,13 @@ impl MessageKind {
         Self::JobStatus,
         Self::CatchUp,
         Self::GetSettlement,
+        Self::NodeStatus,
         Self::Chunk,
         Self::SubmitResult,
         Self::StatusReport,
         Self::CatchUpReport,
         Self::Settlement,
+        Self::NodeStatusReport,
     ];
 
     /// The gossip kinds (those sent in signed envelopes on a topic).
@@ -176,9 +184,12 @@ impl MessageKind {
             Self::AggregatorHeartbeat => limits::AGGREGATOR_HEARTBEAT,
             Self::JobSettled => limits::JOB_SETTLED,
             Self::JobFailed => limits::JOB_FAILED,
-            Self::FetchChunk | Self::JobStatus | Self::CatchUp | Self::GetSettlement => {
-                limits::SMALL_REQUEST
-            }
+            Self::FetchChunk
+            | Self::JobStatus
+            | Self::CatchUp
+            | Self::GetSettlement
+            | Self::NodeStatus => limits::SMALL_REQUEST,
+            Self::NodeStatusReport => limits::NODE_STATUS_REPORT,
             Self::Settlement => limits::SETTLEMENT,
             Self::SubmitJob => limits::SUBMIT_JOB,
             Self::Chunk => limits::CHUNK,
@@ -332,7 +343,9 @@ pub fn decode_body<T: DeserializeOwned>(kind: MessageKind, bytes: &[u8]) -> Resu
         MessageKind::FetchChunk
         | MessageKind::JobStatus
         | MessageKind::CatchUp
-        | MessageKind::GetSettlement => decode_limited::<T, { limits::SMALL_REQUEST }>(bytes),
+        | MessageKind::GetSettlement
+        | MessageKind::NodeStatus => decode_limited::<T, { limits::SMALL_REQUEST }>(bytes),
+        MessageKind::NodeStatusReport => decode_limited::<T, { limits::NODE_STATUS_REPORT }>(bytes),
         MessageKind::Settlement => decode_limited::<T, { limits::SETTLEMENT }>(bytes),
         MessageKind::SubmitJob => decode_limited::<T, { limits::SUBMIT_JOB }>(bytes),
         MessageKind::Chunk => decode_limited::<T, { limits::CHUNK }>(bytes),

@@ -401,6 +401,60 @@ pub enum SettlementReply {
     NotSettled,
 }
 
+/// Request: what a node knows (peers, aggregators, jobs and their shards), for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatusRequest {
+    /// Also list jobs that reached a terminal status.
+    pub include_finished: bool,
+}
+
+/// One shard as a node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// Shard index.
+    pub index: u32,
+    /// First row of W.
+    pub first_row: u32,
+    /// One past the last row of W.
+    pub end_row: u32,
+    /// `open`, `leased` or `proved`.
+    pub state: String,
+    /// The lease holder or the credited worker.
+    pub owner: Option<PeerKey>,
+    /// Lease expiry while leased (unix ms).
+    pub lease_expires_ms: Option<u64>,
+}
+
+/// One job as a node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Status, counts and deadline.
+    pub report: StatusReport,
+    /// The aggregator elected for it now (by this node's view of the candidates).
+    pub aggregator: Option<PeerKey>,
+    /// The entry peer.
+    pub entry: PeerKey,
+    /// Dimensions m, k, n.
+    pub dims: (u32, u32, u32),
+    /// Every shard.
+    pub shards: Vec<ShardSummary>,
+}
+
+/// Response to [`NodeStatusRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatusReport {
+    /// The node's key.
+    pub node: PeerKey,
+    /// Local time (unix ms).
+    pub now_ms: u64,
+    /// Connected peers (libp2p peer ids as text).
+    pub peers: Vec<String>,
+    /// Aggregator candidates it knows.
+    pub aggregators: Vec<PeerKey>,
+    /// Jobs.
+    pub jobs: Vec<JobSummary>,
+}
+
 /// Request: state sync for a peer that joined late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatchUp {
@@ -462,6 +516,12 @@ impl WireMessage for GetSettlement {
 impl WireMessage for SettlementReply {
     const KIND: MessageKind = MessageKind::Settlement;
 }
+impl WireMessage for NodeStatusRequest {
+    const KIND: MessageKind = MessageKind::NodeStatus;
+}
+impl WireMessage for NodeStatusReport {
+    const KIND: MessageKind = MessageKind::NodeStatusReport;
+}
 impl WireMessage for CatchUp {
     const KIND: MessageKind = MessageKind::CatchUp;
 }
@@ -482,6 +542,8 @@ pub enum Request {
     CatchUp(CatchUp),
     /// A settlement artefact.
     GetSettlement(GetSettlement),
+    /// An operator's status query.
+    NodeStatus(NodeStatusRequest),
 }
 
 /// Any response of the request-response protocol.
@@ -497,6 +559,8 @@ pub enum Response {
     CatchUp(CatchUpReport),
     /// To `GetSettlement`.
     Settlement(SettlementReply),
+    /// To `NodeStatus`.
+    NodeStatus(NodeStatusReport),
 }
 
 impl Request {
@@ -508,6 +572,7 @@ impl Request {
             Self::JobStatus(m) => m.to_frame(),
             Self::CatchUp(m) => m.to_frame(),
             Self::GetSettlement(m) => m.to_frame(),
+            Self::NodeStatus(m) => m.to_frame(),
         }
     }
 
@@ -520,6 +585,7 @@ impl Request {
             MessageKind::JobStatus => Self::JobStatus(decode_body(kind, body)?),
             MessageKind::CatchUp => Self::CatchUp(decode_body(kind, body)?),
             MessageKind::GetSettlement => Self::GetSettlement(decode_body(kind, body)?),
+            MessageKind::NodeStatus => Self::NodeStatus(decode_body(kind, body)?),
             found => {
                 return Err(CodecError::UnexpectedKind {
                     context: "request",
@@ -539,6 +605,7 @@ impl Response {
             Self::Status(m) => m.to_frame(),
             Self::CatchUp(m) => m.to_frame(),
             Self::Settlement(m) => m.to_frame(),
+            Self::NodeStatus(m) => m.to_frame(),
         }
     }
 
@@ -551,6 +618,7 @@ impl Response {
             MessageKind::StatusReport => Self::Status(decode_body(kind, body)?),
             MessageKind::CatchUpReport => Self::CatchUp(decode_body(kind, body)?),
             MessageKind::Settlement => Self::Settlement(decode_body(kind, body)?),
+            MessageKind::NodeStatusReport => Self::NodeStatus(decode_body(kind, body)?),
             found => {
                 return Err(CodecError::UnexpectedKind {
                     context: "response",

@@ -290,6 +290,10 @@ pub fn arb_request() -> impl Strategy<Value = Request> {
         arb_job().prop_map(|job| Request::JobStatus(JobStatusRequest { job })),
         any::<(u64, u64)>()
             .prop_map(|(since_ms, cursor)| Request::CatchUp(CatchUp { since_ms, cursor })),
+        arb_job().prop_map(|job| Request::GetSettlement(crate::messages::GetSettlement { job })),
+        any::<bool>().prop_map(|include_finished| Request::NodeStatus(
+            crate::messages::NodeStatusRequest { include_finished }
+        )),
     ]
 }
 
@@ -320,5 +324,41 @@ pub fn arb_response() -> impl Strategy<Value = Response> {
                 frames,
                 next_cursor
             })),
+        arb_bytes(64)
+            .prop_map(|b| Response::Settlement(crate::messages::SettlementReply::Found(b))),
+        Just(Response::Settlement(
+            crate::messages::SettlementReply::NotSettled
+        )),
+        (arb_peer(), arb_job(), arb_status(), any::<(u64, u32)>()).prop_map(
+            |(node, job, status, (now_ms, index))| {
+                Response::NodeStatus(crate::messages::NodeStatusReport {
+                    node,
+                    now_ms,
+                    peers: vec!["12D3KooW".into()],
+                    aggregators: vec![node],
+                    jobs: vec![crate::messages::JobSummary {
+                        report: StatusReport {
+                            job,
+                            status,
+                            deadline_ms: now_ms,
+                            shards_total: 1,
+                            shards_proved: 0,
+                            shards_leased: 1,
+                        },
+                        aggregator: Some(node),
+                        entry: node,
+                        dims: (index, 2, 1),
+                        shards: vec![crate::messages::ShardSummary {
+                            index,
+                            first_row: 0,
+                            end_row: index,
+                            state: "leased".into(),
+                            owner: Some(node),
+                            lease_expires_ms: Some(now_ms),
+                        }],
+                    }],
+                })
+            }
+        ),
     ]
 }

@@ -145,3 +145,38 @@ async fn peers_that_only_know_the_bootstrap_node_find_each_other() {
     assert!(out.verified.credits.len() >= 2);
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_jobs_shards_owners_and_aggregators() {
+    let net = build_network(3, |_, cfg| cfg.shard_entries = 1 << 8)
+        .await
+        .unwrap();
+    let json = random_job_json(40, 16, 9);
+    let out = submit(&net, 0, &json, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let report = starkscale_node::client::node_status(&net.addrs[2], true, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(report.node, net.nodes[2].key);
+    assert_eq!(report.aggregators.len(), 3);
+    let job = report
+        .jobs
+        .iter()
+        .find(|j| j.report.job == out.job)
+        .expect("job listed");
+    assert!(job.report.status.is_terminal(), "{}", job.report.status);
+    assert_eq!(job.shards.len(), out.verified.credits.len());
+    for (shard, credit) in job.shards.iter().zip(&out.verified.credits) {
+        assert_eq!(shard.state, "proved");
+        assert_eq!(shard.owner, Some(credit.worker));
+    }
+    let text = starkscale_node::client::render_status(&report);
+    assert!(text.contains(&out.job.to_string()), "{text}");
+    // Without --all, a settled job is not listed.
+    let open = starkscale_node::client::node_status(&net.addrs[2], false, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(open.jobs.is_empty());
+    net.shutdown().await;
+}

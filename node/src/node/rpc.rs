@@ -4,10 +4,13 @@ use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use starkscale_protocol::chunk::split_into_chunks;
 use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::election::aggregator_at;
+use starkscale_protocol::lease::ShardState;
 use starkscale_protocol::manifest::{Manifest, ManifestParams, ShardKey};
 use starkscale_protocol::messages::{
-    topics, CatchUp, CatchUpReport, ChunkResponse, JobAnnounced, Request, Response,
-    SettlementReply, StatusReply, Submission, SubmitJob, SubmitResult,
+    topics, CatchUp, CatchUpReport, ChunkResponse, JobAnnounced, JobSummary, NodeStatusReport,
+    NodeStatusRequest, Request, Response, SettlementReply, ShardSummary, StatusReply, Submission,
+    SubmitJob, SubmitResult,
 };
 use starkscale_protocol::plan::suggest_rows_per_shard;
 use starkscale_protocol::{JobLimits, JobSpec, SignedEnvelope};
@@ -107,8 +110,68 @@ impl Node {
                 },
             ),
             Request::CatchUp(req) => Response::CatchUp(self.catch_up_report(req)),
+            Request::NodeStatus(req) => Response::NodeStatus(self.node_status(req).await),
         };
         let _ = self.net.respond(channel, respond_frame(&response)).await;
+    }
+
+    async fn node_status(&self, req: NodeStatusRequest) -> NodeStatusReport {
+        let now = now_ms();
+        let aggregators = self.aggregator_keys();
+        let peers = match self.net.info().await {
+            Ok(info) => info.connected.iter().map(|p| p.to_string()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut jobs: Vec<JobSummary> = self
+            .jobs
+            .values()
+            .filter(|r| req.include_finished || !r.status(now, &self.settle).is_terminal())
+            .map(|r| {
+                let shards = r
+                    .plan
+                    .shards()
+                    .map(|range| {
+                        let (state, owner, lease_expires_ms) =
+                            match r.leases.state(range.index, now) {
+                                ShardState::Open => ("open", None, None),
+                                ShardState::Held { primary, .. } => {
+                                    ("leased", Some(primary.holder), Some(primary.end_ms))
+                                }
+                                ShardState::Proved { worker, .. } => ("proved", Some(worker), None),
+                            };
+                        ShardSummary {
+                            index: range.index,
+                            first_row: range.rows.start,
+                            end_row: range.rows.end,
+                            state: state.into(),
+                            owner,
+                            lease_expires_ms,
+                        }
+                    })
+                    .collect();
+                JobSummary {
+                    report: r.report(now, &self.settle),
+                    aggregator: aggregator_at(
+                        &r.manifest.job,
+                        &aggregators,
+                        r.manifest.deadline_ms,
+                        self.settle.step_ms,
+                        now,
+                    ),
+                    entry: r.manifest.entry,
+                    dims: r.manifest.dims(),
+                    shards,
+                }
+            })
+            .collect();
+        jobs.sort_by_key(|j| (j.report.deadline_ms, j.report.job));
+        NodeStatusReport {
+            node: self.me,
+            now_ms: now,
+            peers,
+            aggregators,
+            jobs,
+        }
     }
 
     fn catch_up_report(&self, req: CatchUp) -> CatchUpReport {
