@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
 
-use crate::client::{self, Progress};
+use crate::client;
 use crate::node::{self, NodeConfig, NodeHandle};
+use crate::progress::JobProgress;
 
 /// The seed job shipped with the repository.
 pub const SEED_JOB: &str = include_str!("../../tests/data/seed-matvec-10x10.json");
@@ -135,16 +136,6 @@ pub fn random_job_json(m: usize, k: usize, seed: u64) -> String {
     )
 }
 
-fn show(label: &str, p: Progress) {
-    match p {
-        Progress::Accepted(job) => println!("  [{label}] accepted as job {job}"),
-        Progress::Status { text, .. } => println!("  [{label}] {text}"),
-        Progress::Verifying => {
-            println!("  [{label}] settlement received; verifying every proof locally")
-        }
-    }
-}
-
 /// `starkscale demo`: starts `n` nodes, submits the seed job and a larger one through
 /// different peers, and prints each verified result.
 pub async fn run(n: usize, large_rows: usize, large_k: usize) -> anyhow::Result<()> {
@@ -163,7 +154,9 @@ pub async fn run(n: usize, large_rows: usize, large_k: usize) -> anyhow::Result<
 
     let result = async {
         println!("job 1: the seed 10×10 matrix × vector, submitted through node 1");
-        let out = client::submit(SEED_JOB.as_bytes(), &net.addrs[1], Duration::from_secs(120), |p| show("seed", p)).await?;
+        let bar = JobProgress::new("seed");
+        let out = client::submit(SEED_JOB.as_bytes(), &net.addrs[1], Duration::from_secs(120), |p| bar.update(p)).await?;
+        bar.finish("settled and verified");
         let y = out.verified.result.data().to_vec();
         println!("  result {y:?}");
         println!(
@@ -177,7 +170,9 @@ pub async fn run(n: usize, large_rows: usize, large_k: usize) -> anyhow::Result<
 
         let json = random_job_json(large_rows, large_k, 42);
         println!("\njob 2: a {large_rows}×{large_k} int8 matrix × vector, submitted through node {}", n - 1);
-        let out = client::submit(json.as_bytes(), &net.addrs[n - 1], Duration::from_secs(300), |p| show("large", p)).await?;
+        let bar = JobProgress::new("large");
+        let out = client::submit(json.as_bytes(), &net.addrs[n - 1], Duration::from_secs(300), |p| bar.update(p)).await?;
+        bar.finish("settled and verified");
         let spec = client::load_job(json.as_bytes())?;
         let workers: std::collections::BTreeSet<_> = out.verified.credits.iter().map(|c| c.worker).collect();
         let y = out.verified.result.data();

@@ -9,6 +9,7 @@
 //! | [`client`] | `submit`: upload, follow, download, verify |
 //! | [`demo`] | an embedded local network for `starkscale demo` and tests |
 //! | [`identity`], [`store`] | key file, on-disk chunks and job records |
+//! | [`progress`] | progress bars for `submit` and `demo` |
 
 pub mod client;
 pub mod convert;
@@ -16,5 +17,6 @@ pub mod demo;
 pub mod identity;
 pub mod network;
 pub mod node;
+pub mod progress;
 pub mod settlement;
 pub mod store;

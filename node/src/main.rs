@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
-use starkscale_node::client::{self, Progress};
+use starkscale_node::client;
 use starkscale_node::node::{self, NodeConfig, DEFAULT_NETWORK};
+use starkscale_node::progress::JobProgress;
 use starkscale_node::{demo, settlement};
 
 /// STARKScale: verifiable matrix multiplication on a peer-to-peer network of provers.
@@ -177,16 +178,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_tracing("warn");
             let data = read(&job, "job file")?;
+            let bar = (!json).then(|| JobProgress::new("job"));
             let out = client::submit(&data, &peer, Duration::from_secs(timeout), |p| {
-                if !json {
-                    match p {
-                        Progress::Accepted(id) => eprintln!("accepted as job {id}"),
-                        Progress::Status { text, .. } => eprintln!("{text}"),
-                        Progress::Verifying => eprintln!("verifying the settlement locally"),
-                    }
+                if let Some(bar) = &bar {
+                    bar.update(p);
                 }
             })
             .await?;
+            if let Some(bar) = &bar {
+                bar.finish("settled and verified");
+            }
             if let Some(path) = save {
                 std::fs::write(&path, &out.settlement).map_err(|e| {
                     anyhow::anyhow!("cannot save the settlement to {}: {e}", path.display())
