@@ -9,9 +9,11 @@
 //! | [`client`] | `submit`: upload, follow, download, verify |
 //! | [`demo`] | an embedded local network for `starkscale demo` and tests |
 //! | [`identity`], [`store`] | key file, on-disk chunks and job records |
+//! | [`config`] | TOML configuration, environment overrides, network profiles |
 //! | [`progress`] | progress bars for `submit` and `demo` |
 
 pub mod client;
+pub mod config;
 pub mod convert;
 pub mod demo;
 pub mod identity;

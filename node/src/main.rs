@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
 use starkscale_node::client;
-use starkscale_node::node::{self, NodeConfig, DEFAULT_NETWORK};
+use starkscale_node::config::FileConfig;
+use starkscale_node::node;
 use starkscale_node::progress::JobProgress;
 use starkscale_node::{demo, settlement};
 
@@ -22,35 +23,41 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (one process per peer).
+    ///
+    /// Options come from defaults, then the --config file, then STARKSCALE_* environment
+    /// variables, then flags. `--print-config` shows the result as TOML.
     Node {
-        /// Address to listen on.
-        #[arg(
-            long,
-            default_value = "/ip4/0.0.0.0/tcp/7070",
-            env = "STARKSCALE_LISTEN"
-        )]
-        listen: Multiaddr,
-        /// Peers to join through (repeatable), e.g. /ip4/10.0.0.1/tcp/7070/p2p/12D3Koo…
+        /// TOML configuration file (every key: node/config.example.toml).
+        #[arg(long, env = "STARKSCALE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: /ip4/0.0.0.0/tcp/7070].
+        #[arg(long, env = "STARKSCALE_LISTEN")]
+        listen: Option<Multiaddr>,
+        /// Peers to join through (repeatable or comma-separated), e.g. /ip4/10.0.0.1/tcp/7070/p2p/12D3KooW…
         #[arg(long, env = "STARKSCALE_BOOTSTRAP", value_delimiter = ',')]
         bootstrap: Vec<Multiaddr>,
-        /// Data directory (chunks, job records, key file).
-        #[arg(long, default_value = "./starkscale-data", env = "STARKSCALE_DATA_DIR")]
-        data_dir: PathBuf,
-        /// ed25519 key file (32-byte hex seed), created if missing. Default: DATA_DIR/node.key.
+        /// Data directory: chunks, job records, key file [default: ./starkscale-data].
+        #[arg(long, env = "STARKSCALE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// ed25519 key file (32-byte hex seed), created if missing [default: DATA_DIR/node.key].
         #[arg(long, env = "STARKSCALE_KEY_FILE")]
         key_file: Option<PathBuf>,
-        /// Network name; peers on different networks never accept each other's messages.
-        #[arg(long, default_value = DEFAULT_NETWORK, env = "STARKSCALE_NETWORK")]
-        network: String,
-        /// Shards proven at once.
-        #[arg(long, default_value_t = 1, env = "STARKSCALE_CAPACITY")]
-        capacity: u32,
+        /// Network name, or a network profile file (*.toml: name and bootstrap peers) to join
+        /// [default: starkscale-local]. Peers on different networks ignore each other.
+        #[arg(long, env = "STARKSCALE_NETWORK")]
+        network: Option<String>,
+        /// Shards proven at once [default: 1].
+        #[arg(long, env = "STARKSCALE_CAPACITY")]
+        capacity: Option<u32>,
         /// Do not prove shards (relay, serve and aggregate only).
         #[arg(long)]
         no_prove: bool,
         /// Do not take part in aggregator elections.
         #[arg(long)]
         no_aggregate: bool,
+        /// Print the effective configuration as TOML and exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Submit a job through a peer, wait for it to settle and verify the result locally.
     Submit {
@@ -143,6 +150,7 @@ fn result_json(v: &settlement::VerifiedSettlement, elapsed: Option<Duration>) ->
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node {
+            config,
             listen,
             bootstrap,
             data_dir,
@@ -151,15 +159,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             capacity,
             no_prove,
             no_aggregate,
+            print_config,
         } => {
+            let mut file = match &config {
+                Some(path) => FileConfig::load(path)?,
+                None => FileConfig::default(),
+            };
+            if let Some(v) = listen {
+                file.listen = v.to_string();
+            }
+            if !bootstrap.is_empty() {
+                file.bootstrap = bootstrap.iter().map(|a| a.to_string()).collect();
+            }
+            if let Some(v) = data_dir {
+                file.data_dir = v;
+            }
+            if key_file.is_some() {
+                file.key_file = key_file;
+            }
+            if let Some(v) = network {
+                file.network = v;
+            }
+            if let Some(v) = capacity {
+                file.capacity = v;
+            }
+            if no_prove {
+                file.prove = false;
+            }
+            if no_aggregate {
+                file.aggregate = false;
+            }
+            if print_config {
+                print!("{}", file.to_toml()?);
+                return Ok(());
+            }
+            let cfg = file.resolve()?;
             init_tracing("info,libp2p=warn");
-            let mut cfg = NodeConfig::new(data_dir, listen);
-            cfg.bootstrap = bootstrap;
-            cfg.key_file = key_file;
-            cfg.network = network;
-            cfg.capacity = capacity.max(1);
-            cfg.prove = !no_prove;
-            cfg.aggregate = !no_aggregate;
             let handle = node::start(cfg).await?;
             for addr in handle.addresses().await? {
                 println!("listening on {addr}");
