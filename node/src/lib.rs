@@ -10,6 +10,7 @@
 //! | [`demo`] | an embedded local network for `starkscale demo` and tests |
 //! | [`identity`], [`store`] | key file, on-disk chunks and job records |
 //! | [`config`] | TOML configuration, environment overrides, network profiles |
+//! | [`npy`] | NumPy `.npy` integer arrays as job input |
 //! | [`progress`] | progress bars for `submit` and `demo` |
 
 pub mod client;
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod identity;
 pub mod network;
 pub mod node;
+pub mod npy;
 pub mod progress;
 pub mod settlement;
 pub mod store;

@@ -10,7 +10,7 @@ use starkscale_node::client;
 use starkscale_node::config::FileConfig;
 use starkscale_node::node;
 use starkscale_node::progress::JobProgress;
-use starkscale_node::{demo, settlement};
+use starkscale_node::{demo, npy, settlement};
 
 /// STARKScale: verifiable matrix multiplication on a peer-to-peer network of provers.
 #[derive(Parser)]
@@ -62,7 +62,14 @@ enum Command {
     /// Submit a job through a peer, wait for it to settle and verify the result locally.
     Submit {
         /// Job file: {"matrix": [[…]], "vector": […]} or {"matrix": [[…]], "rhs": [[…]]}.
-        job: PathBuf,
+        #[arg(required_unless_present = "matrix", conflicts_with_all = ["matrix", "rhs"])]
+        job: Option<PathBuf>,
+        /// W as a NumPy .npy integer array (2-D, m × k), instead of a job file.
+        #[arg(long, requires = "rhs")]
+        matrix: Option<PathBuf>,
+        /// X as a NumPy .npy integer array (1-D of length k, or 2-D k × n).
+        #[arg(long, requires = "matrix")]
+        rhs: Option<PathBuf>,
         /// The peer to submit through (its full address, ending in /p2p/<peer id>).
         #[arg(long)]
         peer: Multiaddr,
@@ -206,13 +213,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Submit {
             job,
+            matrix,
+            rhs,
             peer,
             timeout,
             json,
             save,
         } => {
             init_tracing("warn");
-            let data = read(&job, "job file")?;
+            let data = match (job, matrix, rhs) {
+                (Some(job), _, _) => read(&job, "job file")?,
+                (None, Some(w), Some(x)) => npy::load_job(&w, &x)?.to_json().into_bytes(),
+                _ => anyhow::bail!("give a job file, or both --matrix W.npy and --rhs X.npy"),
+            };
             let bar = (!json).then(|| JobProgress::new("job"));
             let out = client::submit(&data, &peer, Duration::from_secs(timeout), |p| {
                 if let Some(bar) = &bar {
