@@ -91,6 +91,7 @@ impl Session {
                 bootstrap: vec![addr.clone()],
                 topics: vec![],
                 gossip: GossipParams::default(),
+                metrics: None,
             },
         )?;
         let loop_task = tokio::spawn(event_loop.run());

@@ -11,6 +11,7 @@
 //! | [`identity`], [`store`] | key file, on-disk chunks and job records |
 //! | [`config`] | TOML configuration, environment overrides, network profiles |
 //! | [`npy`] | NumPy `.npy` integer arrays as job input |
+//! | [`metrics`] | Prometheus metrics and the `/metrics` endpoint |
 //! | [`progress`] | progress bars for `submit` and `demo` |
 
 pub mod client;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod convert;
 pub mod demo;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod npy;

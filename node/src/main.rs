@@ -55,6 +55,9 @@ enum Command {
         /// Do not take part in aggregator elections.
         #[arg(long)]
         no_aggregate: bool,
+        /// Serve Prometheus metrics on this address (GET /metrics), e.g. 127.0.0.1:9100.
+        #[arg(long, env = "STARKSCALE_METRICS")]
+        metrics: Option<String>,
         /// Print the effective configuration as TOML and exit.
         #[arg(long)]
         print_config: bool,
@@ -166,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             capacity,
             no_prove,
             no_aggregate,
+            metrics,
             print_config,
         } => {
             let mut file = match &config {
@@ -196,6 +200,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if no_aggregate {
                 file.aggregate = false;
             }
+            if metrics.is_some() {
+                file.metrics_listen = metrics;
+            }
             if print_config {
                 print!("{}", file.to_toml()?);
                 return Ok(());
@@ -205,6 +212,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let handle = node::start(cfg).await?;
             for addr in handle.addresses().await? {
                 println!("listening on {addr}");
+            }
+            if let Some(addr) = handle.metrics_addr {
+                println!("metrics on http://{addr}/metrics");
             }
             tokio::signal::ctrl_c().await?;
             println!("shutting down");

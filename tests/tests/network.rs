@@ -180,3 +180,62 @@ async fn status_reports_jobs_shards_owners_and_aggregators() {
     assert!(open.jobs.is_empty());
     net.shutdown().await;
 }
+
+/// Reads `GET /metrics` over a plain HTTP/1.1 connection.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_over_http_and_count_a_job() {
+    let net = build_network(3, |_, cfg| {
+        cfg.shard_entries = 1 << 8;
+        cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let json = random_job_json(40, 16, 13);
+    submit(&net, 1, &json, Duration::from_secs(120))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut made = 0.0;
+    for node in &net.nodes {
+        let text = scrape(node.metrics_addr.unwrap()).await;
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "{}",
+            &text[..text.len().min(200)]
+        );
+        assert!(counter(&text, "starkscale_jobs ") >= 1.0, "jobs gauge");
+        assert!(
+            counter(&text, "starkscale_jobs_settled ") >= 1.0,
+            "settled gauge"
+        );
+        assert!(counter(&text, "starkscale_shard_proofs_verified_total") >= 1.0);
+        assert!(counter(&text, "starkscale_gossip_verdicts_total{verdict=\"accept\"") >= 1.0);
+        assert!(text.contains("starkscale_verify_seconds_count"));
+        assert!(
+            text.contains("gossipsub"),
+            "libp2p gossipsub metrics missing"
+        );
+        made += counter(&text, "starkscale_shard_proofs_made_total");
+    }
+    assert!(made >= 3.0, "three shards proved in all, counted {made}");
+    net.shutdown().await;
+}

@@ -199,7 +199,7 @@ impl Client {
 }
 
 /// Network settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NetConfig {
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
@@ -209,6 +209,8 @@ pub struct NetConfig {
     pub topics: Vec<String>,
     /// Gossip parameters.
     pub gossip: GossipParams,
+    /// Where libp2p's own metrics are recorded, if anywhere.
+    pub metrics: Option<std::sync::Arc<libp2p::metrics::Metrics>>,
 }
 
 /// Builds the swarm, starts listening and dialing, and returns the handle, the event stream
@@ -260,6 +262,7 @@ pub fn new(
         listen_addrs: Vec::new(),
         connected: HashSet::new(),
         banned: HashSet::new(),
+        metrics: config.metrics.clone(),
     };
     Ok((
         Client {
@@ -282,6 +285,7 @@ pub struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     connected: HashSet<PeerId>,
     banned: HashSet<PeerId>,
+    metrics: Option<std::sync::Arc<libp2p::metrics::Metrics>>,
 }
 
 impl EventLoop {
@@ -400,6 +404,16 @@ impl EventLoop {
     }
 
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            m.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Kademlia(e)) => m.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");

@@ -168,6 +168,7 @@ impl Node {
         let tx = self.internal.clone();
         let msg = msg.clone();
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let result = (|| -> anyhow::Result<()> {
                 let vk = shard_verifying_key(&manifest, shard, rows, manifest.w.cols)?;
                 if msg.commitment != vk.commitment_bytes() {
@@ -180,6 +181,7 @@ impl Node {
                 frame,
                 origin,
                 result,
+                elapsed: started.elapsed(),
             });
         });
     }
@@ -196,8 +198,10 @@ impl Node {
         frame: Vec<u8>,
         origin: Origin,
         result: Result<(), String>,
+        elapsed: std::time::Duration,
     ) {
         self.done_checking(&frame);
+        crate::metrics::Metrics::observe(&self.metrics.verify_seconds, elapsed);
         let aggregators = self.aggregator_keys();
         // Re-run the rules: state may have moved while the proof was being checked.
         let verdict =
@@ -214,6 +218,7 @@ impl Node {
             PVerdict::Accept(env) => env,
             other => {
                 let why = other.reason().map(|r| r.to_string()).unwrap_or_default();
+                self.metrics.proofs_rejected.inc();
                 self.report(&origin, Verdict::Reject, &why).await;
                 return;
             }
@@ -233,6 +238,7 @@ impl Node {
             Ok(()) => {
                 info!(%job, shard, worker = %msg.worker, "shard proof verified");
                 self.count(|s| s.proofs_verified += 1);
+                self.metrics.proofs_verified.inc();
                 let _ =
                     self.store
                         .put_job_record(job.as_bytes(), &format!("proof-{shard}"), &frame);

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::identity::Identity;
+use crate::metrics::Metrics;
 use crate::network::{self, Client, GossipParams, NetConfig, NetEvent, Verdict};
 use crate::store::Store;
 
@@ -58,6 +59,8 @@ pub struct NodeConfig {
     pub shard_entries: u64,
     /// Gossip parameters.
     pub gossip: GossipParams,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl NodeConfig {
@@ -76,6 +79,7 @@ impl NodeConfig {
             job_deadline: Duration::from_secs(600),
             shard_entries: starkscale_protocol::plan::DEFAULT_TARGET_ENTRIES_PER_SHARD,
             gossip: GossipParams::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -126,6 +130,10 @@ pub struct NodeHandle {
     pub key: PeerKey,
     /// The network client (for tests and the CLI).
     pub net: Client,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Where metrics are served, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     net_task: tokio::task::JoinHandle<()>,
@@ -165,6 +173,7 @@ enum Internal {
         frame: Vec<u8>,
         origin: Origin,
         result: Result<(), String>,
+        elapsed: Duration,
     },
     /// A settlement was checked.
     SettlementChecked {
@@ -182,6 +191,7 @@ enum Internal {
         job: JobId,
         shard: u32,
         frame: Result<Vec<u8>, String>,
+        elapsed: Duration,
     },
     /// A submission was prepared (shard commitments computed) and can be announced.
     SubmissionReady {
@@ -259,6 +269,7 @@ struct Node {
     rules: LeaseRules,
     settle: SettlePolicy,
     stats: std::sync::Arc<std::sync::Mutex<NodeStats>>,
+    metrics: Metrics,
 }
 
 /// Starts a node: network event loop and node task.
@@ -270,6 +281,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         .unwrap_or_else(|| cfg.data_dir.join("node.key"));
     let identity = Identity::load_or_create(&key_path)?;
     let topics = topics::ALL.iter().map(|t| t.to_string()).collect();
+    let metrics = Metrics::new();
+    let metrics_addr = match cfg.metrics_listen {
+        Some(addr) => Some(metrics.serve(addr).await?),
+        None => None,
+    };
     let (net, mut events, event_loop) = network::new(
         identity.keypair()?,
         NetConfig {
@@ -277,6 +293,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             bootstrap: cfg.bootstrap.clone(),
             topics,
             gossip: cfg.gossip.clone(),
+            metrics: Some(metrics.libp2p.clone()),
         },
     )?;
     let net_task = tokio::spawn(event_loop.run());
@@ -302,8 +319,10 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         rules: LeaseRules::default(),
         settle: SettlePolicy::default(),
         stats: Default::default(),
+        metrics: metrics.clone(),
     };
     let stats = node.stats.clone();
+    let handle_metrics = node.metrics.clone();
     node.restore();
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
     let peer_id = net.peer_id();
@@ -325,6 +344,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         peer_id,
         key: me,
         net,
+        metrics: handle_metrics,
+        metrics_addr,
         shutdown: Some(shutdown_tx),
         task,
         net_task,
@@ -382,14 +403,20 @@ impl Node {
                 frame,
                 origin,
                 result,
-            } => self.on_proof_checked(frame, origin, result).await,
+                elapsed,
+            } => self.on_proof_checked(frame, origin, result, elapsed).await,
             Internal::SettlementChecked {
                 frame,
                 origin,
                 result,
             } => self.on_settlement_checked(frame, origin, result).await,
             Internal::XFetched { job, x } => self.on_x_fetched(job, x).await,
-            Internal::WorkDone { job, shard, frame } => self.on_work_done(job, shard, frame).await,
+            Internal::WorkDone {
+                job,
+                shard,
+                frame,
+                elapsed,
+            } => self.on_work_done(job, shard, frame, elapsed).await,
             Internal::SubmissionReady { prepared, reply } => {
                 self.on_submission_ready(prepared, reply).await
             }
@@ -425,6 +452,8 @@ impl Node {
                 )
             })
             .count();
+        self.metrics.jobs.set(self.jobs.len() as i64);
+        self.metrics.jobs_settled.set(settled as i64);
         if let Ok(mut stats) = self.stats.lock() {
             stats.aggregators = aggregators;
             stats.jobs = self.jobs.len();
@@ -443,6 +472,12 @@ impl Node {
         let Origin::Gossip { message_id, source } = origin else {
             return;
         };
+        let name = match verdict {
+            Verdict::Accept => "accept",
+            Verdict::Ignore => "ignore",
+            Verdict::Reject => "reject",
+        };
+        self.metrics.verdict(name, source);
         if verdict == Verdict::Reject {
             warn!(peer = %source, reason = why, "rejected gossip");
             self.count(|s| s.rejected += 1);

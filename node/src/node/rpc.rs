@@ -94,7 +94,10 @@ impl Node {
         let response = match request {
             Request::FetchChunk(req) => {
                 Response::Chunk(match self.store.get_chunk(req.id.as_bytes()) {
-                    Some(bytes) => ChunkResponse::Found(Bytes(bytes)),
+                    Some(bytes) => {
+                        self.metrics.chunk_bytes_served.inc_by(bytes.len() as u64);
+                        ChunkResponse::Found(Bytes(bytes))
+                    }
                     None => ChunkResponse::NotFound,
                 })
             }

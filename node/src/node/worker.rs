@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use super::{now_ms, Internal, Node, CLAIM_SETTLE_MS};
 use crate::convert::{shard_verifying_key, to_protocol};
+use crate::metrics::Metrics;
 use crate::network::Client;
 use crate::store::Store;
 
@@ -61,6 +62,7 @@ pub async fn fetch_chunks(
     store: &Store,
     peers: &[PeerId],
     chunks: &[(usize, ChunkRef)],
+    metrics: &Metrics,
 ) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     for (index, chunk) in chunks {
@@ -94,6 +96,7 @@ pub async fn fetch_chunks(
             }
         }
         let data = found.ok_or(last_error)?;
+        metrics.chunk_bytes_fetched.inc_by(data.len() as u64);
         store.put_chunk(&data)?;
         out.extend_from_slice(&data);
     }
@@ -121,9 +124,10 @@ pub async fn fetch_x(
     store: &Store,
     peers: &[PeerId],
     manifest: &Manifest,
+    metrics: &Metrics,
 ) -> anyhow::Result<IntMatrix> {
     let list: Vec<_> = manifest.x.chunks.iter().copied().enumerate().collect();
-    let bytes = fetch_chunks(net, store, peers, &list).await?;
+    let bytes = fetch_chunks(net, store, peers, &list, metrics).await?;
     bytes_to_matrix(manifest.x.rows as usize, manifest.x.cols as usize, &bytes)
 }
 
@@ -134,11 +138,12 @@ pub async fn fetch_w_rows(
     peers: &[PeerId],
     manifest: &Manifest,
     rows: Range<u32>,
+    metrics: &Metrics,
 ) -> anyhow::Result<IntMatrix> {
     let row_bytes = u64::from(manifest.w.cols) * 4;
     let range = u64::from(rows.start) * row_bytes..u64::from(rows.end) * row_bytes;
     let (list, offset) = chunks_for(&manifest.w.chunks, range.clone());
-    let bytes = fetch_chunks(net, store, peers, &list).await?;
+    let bytes = fetch_chunks(net, store, peers, &list, metrics).await?;
     let len = (range.end - range.start) as usize;
     let slice = bytes
         .get(offset..offset + len)
@@ -162,9 +167,10 @@ impl Node {
         let manifest = record.manifest.clone();
         let (net, store, tx) = (self.net.clone(), self.store.clone(), self.internal.clone());
         let me = self.net.peer_id();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let peers = source_peers(&net, &manifest, me).await;
-            let x = fetch_x(&net, &store, &peers, &manifest)
+            let x = fetch_x(&net, &store, &peers, &manifest, &metrics)
                 .await
                 .map_err(|e| e.to_string());
             let _ = tx.send(Internal::XFetched { job, x }).await;
@@ -274,12 +280,21 @@ impl Node {
             let (net, store, tx) = (self.net.clone(), self.store.clone(), self.internal.clone());
             let (key, network) = (self.key.clone(), self.network);
             let me = self.net.peer_id();
+            let metrics = self.metrics.clone();
             tokio::spawn(async move {
+                let started = std::time::Instant::now();
                 let peers = source_peers(&net, &manifest, me).await;
                 let frame = async {
-                    let w =
-                        fetch_w_rows(&net, &store, &peers, &manifest, range.rows.clone()).await?;
-                    let x = fetch_x(&net, &store, &peers, &manifest).await?;
+                    let w = fetch_w_rows(
+                        &net,
+                        &store,
+                        &peers,
+                        &manifest,
+                        range.rows.clone(),
+                        &metrics,
+                    )
+                    .await?;
+                    let x = fetch_x(&net, &store, &peers, &manifest, &metrics).await?;
                     tokio::task::spawn_blocking(move || {
                         prove_shard(&key, &network, &manifest, shard, &w, &x)
                     })
@@ -287,7 +302,15 @@ impl Node {
                 }
                 .await
                 .map_err(|e: anyhow::Error| e.to_string());
-                let _ = tx.send(Internal::WorkDone { job, shard, frame }).await;
+                let elapsed = started.elapsed();
+                let _ = tx
+                    .send(Internal::WorkDone {
+                        job,
+                        shard,
+                        frame,
+                        elapsed,
+                    })
+                    .await;
             });
         }
     }
@@ -297,12 +320,15 @@ impl Node {
         job: JobId,
         shard: u32,
         frame: Result<Vec<u8>, String>,
+        elapsed: std::time::Duration,
     ) {
         self.working.remove(&(job, shard));
         match frame {
             Ok(frame) => {
                 info!(%job, shard, "shard proved; publishing");
                 self.count(|s| s.proofs_made += 1);
+                self.metrics.proofs_made.inc();
+                crate::metrics::Metrics::observe(&self.metrics.prove_seconds, elapsed);
                 self.publish(topics::SHARD_PROVED, frame).await;
             }
             Err(e) => warn!(%job, shard, error = %e, "could not prove shard"),
