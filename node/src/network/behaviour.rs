@@ -71,7 +71,9 @@ impl Behaviour {
             .message_id_fn(|m: &gossipsub::Message| {
                 gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
             })
-            .duplicate_cache_time(Duration::from_secs(120))
+            // Shorter than the node's re-announcement period, so re-sent frames (identical
+            // bytes) are delivered again to peers that missed them.
+            .duplicate_cache_time(Duration::from_secs(15))
             .build()
             .map_err(|e| anyhow::anyhow!("gossipsub configuration: {e}"))?;
         let gossipsub = gossipsub::Behaviour::new(

@@ -91,6 +91,12 @@ pub const DEFAULT_NETWORK: &str = "starkscale-local";
 const HEARTBEAT_EVERY_MS: u64 = 5_000;
 /// An aggregator not heard from for this long leaves the election set.
 const AGGREGATOR_TTL_MS: u64 = 60_000;
+/// How often a node re-sends its own frames for work that is not done yet (lossy links, peers
+/// that were briefly disconnected, JobSettled frames peers ignored for want of a heartbeat).
+const REANNOUNCE_EVERY_MS: u64 = 20_000;
+/// Settlements are re-sent for this long after settling (live gossip older than the allowed
+/// clock skew is ignored by receivers; catch-up carries older state).
+const RESEND_SETTLED_FOR_MS: u64 = 25_000;
 /// Rejected messages tolerated from one peer before it is banned.
 const MAX_REJECTS: u32 = 3;
 /// Wait after claiming before starting work, so conflicting claims can arrive.
@@ -265,6 +271,7 @@ struct Node {
     rejects: HashMap<PeerId, u32>,
     internal: mpsc::Sender<Internal>,
     last_heartbeat_ms: u64,
+    last_reannounce_ms: u64,
     limits: JobLimits,
     rules: LeaseRules,
     settle: SettlePolicy,
@@ -315,6 +322,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         rejects: HashMap::new(),
         internal: internal_tx,
         last_heartbeat_ms: 0,
+        last_reannounce_ms: now_ms(),
         limits: JobLimits::default(),
         rules: LeaseRules::default(),
         settle: SettlePolicy::default(),
@@ -434,6 +442,10 @@ impl Node {
             self.last_heartbeat_ms = now;
             self.send_heartbeat().await;
         }
+        if now.saturating_sub(self.last_reannounce_ms) >= REANNOUNCE_EVERY_MS {
+            self.last_reannounce_ms = now;
+            self.reannounce().await;
+        }
         if self.cfg.prove {
             self.claim_open_shards().await;
             self.start_due_work();
@@ -458,6 +470,55 @@ impl Node {
             stats.aggregators = aggregators;
             stats.jobs = self.jobs.len();
             stats.settled = settled;
+        }
+    }
+
+    /// Re-sends this node's own frames for unfinished work: announcements of jobs it entered,
+    /// its shard proofs, and recent settlements it made.
+    async fn reannounce(&mut self) {
+        let now = now_ms();
+        let mut frames = Vec::new();
+        for (job, record) in &self.jobs {
+            let Some(local) = self.local.get(job) else { continue };
+            match &record.outcome {
+                None if !record.status(now, &self.settle).is_terminal() => {
+                    if record.manifest.entry == self.me {
+                        frames.push((topics::JOB_ANNOUNCED, local.announce.clone()));
+                    }
+                    for (shard, frame) in &local.proofs {
+                        if record.leases.proof_of(*shard).is_some_and(|(w, _)| w == self.me) {
+                            frames.push((topics::SHARD_PROVED, frame.clone()));
+                        }
+                    }
+                }
+                Some(starkscale_protocol::status::Outcome::Settled { aggregator, .. }) if *aggregator == self.me => {
+                    if let Some((frame, _)) = &local.settled {
+                        let recent = starkscale_protocol::SignedEnvelope::<starkscale_protocol::messages::JobSettled>::from_frame(frame, &self.network)
+                            .map(|e| now.saturating_sub(e.message().settled_at_ms) < RESEND_SETTLED_FOR_MS)
+                            .unwrap_or(false);
+                        if recent {
+                            frames.push((topics::JOB_SETTLED, frame.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (topic, frame) in frames {
+            if let Err(e) = self.net.publish(topic, frame).await {
+                warn!(error = %e, "re-announcement failed");
+            }
+        }
+        // With open work, also pull state from one peer: recovers frames lost on a lossy link
+        // that are too old to be re-sent as live gossip.
+        let open = self.jobs.values().any(|r| !r.status(now, &self.settle).is_terminal());
+        if open {
+            if let Ok(info) = self.net.info().await {
+                if !info.connected.is_empty() {
+                    let peer = info.connected[(now as usize / 1000) % info.connected.len()];
+                    self.on_peer_connected(peer);
+                }
+            }
         }
     }
 
