@@ -109,6 +109,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a pseudo-random int8 matrix × vector job as JSON (for scripts and benchmarks).
+    ExampleJob {
+        /// Rows of W.
+        #[arg(long, default_value_t = 1024)]
+        rows: usize,
+        /// Columns of W (length of the vector).
+        #[arg(long, default_value_t = 1024)]
+        cols: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Start a local network of several nodes, submit the seed job and a larger one, and show
     /// each verified result.
     Demo {
@@ -296,6 +308,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 println!("result: {:?}", verified.result.data());
             }
+            Ok(())
+        }
+        Command::ExampleJob { rows, cols, seed } => {
+            println!("{}", demo::random_job_json(rows, cols, seed));
             Ok(())
         }
         Command::Demo { nodes, rows, cols } => {

@@ -479,23 +479,35 @@ impl Node {
         let now = now_ms();
         let mut frames = Vec::new();
         for (job, record) in &self.jobs {
-            let Some(local) = self.local.get(job) else { continue };
+            let Some(local) = self.local.get(job) else {
+                continue;
+            };
             match &record.outcome {
                 None if !record.status(now, &self.settle).is_terminal() => {
                     if record.manifest.entry == self.me {
                         frames.push((topics::JOB_ANNOUNCED, local.announce.clone()));
                     }
                     for (shard, frame) in &local.proofs {
-                        if record.leases.proof_of(*shard).is_some_and(|(w, _)| w == self.me) {
+                        if record
+                            .leases
+                            .proof_of(*shard)
+                            .is_some_and(|(w, _)| w == self.me)
+                        {
                             frames.push((topics::SHARD_PROVED, frame.clone()));
                         }
                     }
                 }
-                Some(starkscale_protocol::status::Outcome::Settled { aggregator, .. }) if *aggregator == self.me => {
+                Some(starkscale_protocol::status::Outcome::Settled { aggregator, .. })
+                    if *aggregator == self.me =>
+                {
                     if let Some((frame, _)) = &local.settled {
-                        let recent = starkscale_protocol::SignedEnvelope::<starkscale_protocol::messages::JobSettled>::from_frame(frame, &self.network)
-                            .map(|e| now.saturating_sub(e.message().settled_at_ms) < RESEND_SETTLED_FOR_MS)
-                            .unwrap_or(false);
+                        let recent = starkscale_protocol::SignedEnvelope::<
+                            starkscale_protocol::messages::JobSettled,
+                        >::from_frame(frame, &self.network)
+                        .map(|e| {
+                            now.saturating_sub(e.message().settled_at_ms) < RESEND_SETTLED_FOR_MS
+                        })
+                        .unwrap_or(false);
                         if recent {
                             frames.push((topics::JOB_SETTLED, frame.clone()));
                         }
@@ -511,7 +523,10 @@ impl Node {
         }
         // With open work, also pull state from one peer: recovers frames lost on a lossy link
         // that are too old to be re-sent as live gossip.
-        let open = self.jobs.values().any(|r| !r.status(now, &self.settle).is_terminal());
+        let open = self
+            .jobs
+            .values()
+            .any(|r| !r.status(now, &self.settle).is_terminal());
         if open {
             if let Ok(info) = self.net.info().await {
                 if !info.connected.is_empty() {
