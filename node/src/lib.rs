@@ -8,7 +8,7 @@
 //! | [`settlement`] | the settlement artefact and its offline verification |
 //! | [`client`] | `submit`: upload, follow, download, verify |
 //! | [`demo`] | an embedded local network for `starkscale demo` and tests |
-//! | [`identity`], [`store`] | key file, on-disk chunks and job records |
+//! | [`identity`], [`store`], [`db`] | key file, on-disk chunks, the redb state database |
 //! | [`config`] | TOML configuration, environment overrides, network profiles |
 //! | [`npy`] | NumPy `.npy` integer arrays as job input |
 //! | [`metrics`] | Prometheus metrics and the `/metrics` endpoint |
@@ -17,6 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod db;
 pub mod demo;
 pub mod identity;
 pub mod metrics;

@@ -109,6 +109,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Summarise a stopped node's state database: jobs and their stored frames, chunk index.
+    Inspect {
+        /// The node's data directory.
+        #[arg(long, default_value = "./starkscale-data")]
+        data_dir: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a pseudo-random int8 matrix × vector job as JSON (for scripts and benchmarks).
     ExampleJob {
         /// Rows of W.
@@ -307,6 +316,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     verified.job, verified.settlement.format
                 );
                 println!("result: {:?}", verified.result.data());
+            }
+            Ok(())
+        }
+        Command::Inspect { data_dir, json } => {
+            let summary = starkscale_node::db::summarise(&data_dir.join("state.redb"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{} chunk(s) indexed", summary.chunks);
+                for job in &summary.jobs {
+                    println!(
+                        "job {}: announcement {}, claims {}, proofs {} (shards {:?}), settlement {}",
+                        job.job, job.announcements, job.claims, job.proofs, job.proved_shards, job.settlements
+                    );
+                }
             }
             Ok(())
         }

@@ -1,16 +1,24 @@
-//! On-disk storage: content-addressed chunks and per-job records, written atomically.
-//!
-//! Chunks live at `chunks/<blake3 hex>` and are re-hashed when read, so a corrupted file is
-//! never served. Job records (manifest, proofs, settlement) live under `jobs/<job id hex>/`.
+//! On-disk chunk storage: content-addressed chunks at `chunks/<blake3 hex>`, written atomically
+//! and re-hashed when read, so a corrupted file is never served. Job state lives in
+//! [`crate::db`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 /// A directory of files written with write-to-temporary then rename.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    index: Option<std::sync::Arc<crate::db::StateDb>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -28,10 +36,16 @@ impl Store {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("chunks"))
             .with_context(|| format!("creating data directory {}", root.display()))?;
-        std::fs::create_dir_all(root.join("jobs"))?;
         Ok(Self {
             root: root.to_path_buf(),
+            index: None,
         })
+    }
+
+    /// Records every chunk stored from now on in `db`'s chunk index.
+    pub fn with_index(mut self, db: std::sync::Arc<crate::db::StateDb>) -> Self {
+        self.index = Some(db);
+        self
     }
 
     /// The root directory.
@@ -49,6 +63,9 @@ impl Store {
         let path = self.chunk_path(&id);
         if !path.exists() {
             atomic_write(&path, bytes)?;
+            if let Some(index) = &self.index {
+                index.put_chunk(&id, bytes.len() as u64)?;
+            }
         }
         Ok(id)
     }
@@ -57,32 +74,6 @@ impl Store {
     pub fn get_chunk(&self, id: &[u8; 32]) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.chunk_path(id)).ok()?;
         (blake3::hash(&bytes).as_bytes() == id).then_some(bytes)
-    }
-
-    fn job_path(&self, job: &[u8; 32], name: &str) -> PathBuf {
-        self.root.join("jobs").join(hex::encode(job)).join(name)
-    }
-
-    /// Writes a named record of a job.
-    pub fn put_job_record(&self, job: &[u8; 32], name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        atomic_write(&self.job_path(job, name), bytes)
-    }
-
-    /// Reads a named record of a job.
-    pub fn get_job_record(&self, job: &[u8; 32], name: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.job_path(job, name)).ok()
-    }
-
-    /// Ids of every job with a stored record.
-    pub fn job_ids(&self) -> Vec<[u8; 32]> {
-        let Ok(entries) = std::fs::read_dir(self.root.join("jobs")) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| hex::decode(e.file_name().to_string_lossy().as_bytes()).ok())
-            .filter_map(|b| b.try_into().ok())
-            .collect()
     }
 }
 
@@ -99,20 +90,5 @@ mod tests {
         std::fs::write(dir.path().join("chunks").join(hex::encode(id)), b"evil").unwrap();
         assert!(store.get_chunk(&id).is_none());
         assert!(store.get_chunk(&[0; 32]).is_none());
-    }
-
-    #[test]
-    fn job_records_persist() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .put_job_record(&[3; 32], "settlement", b"abc")
-            .unwrap();
-        let reopened = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            reopened.get_job_record(&[3; 32], "settlement").unwrap(),
-            b"abc"
-        );
-        assert_eq!(reopened.job_ids(), vec![[3; 32]]);
     }
 }

@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::{now_ms, Internal, LocalJob, Node, Origin};
 use crate::convert::{shard_verifying_key, to_prover};
+use crate::db::FrameKind;
 use crate::network::Verdict;
 
 impl Node {
@@ -61,9 +62,7 @@ impl Node {
                 match JobRecord::new(manifest, &self.limits, self.rules) {
                     Ok(record) => {
                         info!(%job, shards = record.plan.shard_count(), "job announced");
-                        let _ = self
-                            .store
-                            .put_job_record(job.as_bytes(), "announce", &frame);
+                        self.persist(&job, FrameKind::Announce, &[], &frame);
                         self.jobs.insert(job, record);
                         self.local.insert(
                             job,
@@ -89,6 +88,12 @@ impl Node {
                     .insert_claim(claim, now_ms(), origin.freshness())
                 {
                     Ok(_) => {
+                        self.persist(
+                            &job,
+                            FrameKind::Claim,
+                            blake3::hash(&frame).as_bytes(),
+                            &frame,
+                        );
                         if let Some(local) = self.local.get_mut(&job) {
                             local.claims.push(frame);
                         }
@@ -239,9 +244,7 @@ impl Node {
                 info!(%job, shard, worker = %msg.worker, "shard proof verified");
                 self.count(|s| s.proofs_verified += 1);
                 self.metrics.proofs_verified.inc();
-                let _ =
-                    self.store
-                        .put_job_record(job.as_bytes(), &format!("proof-{shard}"), &frame);
+                self.persist(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame);
                 if let Some(local) = self.local.get_mut(&job) {
                     local.proofs.insert(shard, frame);
                 }
@@ -333,12 +336,7 @@ impl Node {
             aggregator: msg.aggregator,
         });
         info!(job = %msg.job, aggregator = %msg.aggregator, "job settled");
-        let _ = self
-            .store
-            .put_job_record(msg.job.as_bytes(), "settled", &frame);
-        let _ = self
-            .store
-            .put_job_record(msg.job.as_bytes(), "settlement", &msg.settlement.0);
+        self.persist(&msg.job, FrameKind::Settled, &[], &frame);
         if let Some(local) = self.local.get_mut(&msg.job) {
             local.settled = Some((frame, msg.settlement.0));
             local.settling = false;

@@ -270,6 +270,9 @@ struct Node {
     working: HashSet<(JobId, u32)>,
     rejects: HashMap<PeerId, u32>,
     internal: mpsc::Sender<Internal>,
+    db: std::sync::Arc<crate::db::StateDb>,
+    /// Shards whose proving failed here: not retried on our own lease.
+    failed: HashSet<(JobId, u32)>,
     last_heartbeat_ms: u64,
     last_reannounce_ms: u64,
     limits: JobLimits,
@@ -281,7 +284,14 @@ struct Node {
 
 /// Starts a node: network event loop and node task.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
-    let store = Store::open(&cfg.data_dir)?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data directory {}: {e}",
+            cfg.data_dir.display()
+        )
+    })?;
+    let db = std::sync::Arc::new(crate::db::StateDb::open(&cfg.data_dir.join("state.redb"))?);
+    let store = Store::open(&cfg.data_dir)?.with_index(db.clone());
     let key_path = cfg
         .key_file
         .clone()
@@ -321,6 +331,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         working: HashSet::new(),
         rejects: HashMap::new(),
         internal: internal_tx,
+        db,
+        failed: HashSet::new(),
         last_heartbeat_ms: 0,
         last_reannounce_ms: now_ms(),
         limits: JobLimits::default(),
@@ -331,7 +343,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();
-    node.restore();
+    node.restore()?;
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
     let peer_id = net.peer_id();
     info!(%peer_id, key = %me, "node started");
@@ -577,22 +589,122 @@ impl Node {
         self.on_gossip_frame(frame, Origin::Local).await;
     }
 
-    /// Reloads stored job frames after a restart.
-    fn restore(&mut self) {
-        for job in self.store.job_ids() {
-            let mut frames = Vec::new();
-            if let Some(a) = self.store.get_job_record(&job, "announce") {
-                frames.push(a);
-            }
-            if let Some(s) = self.store.get_job_record(&job, "settled") {
-                frames.push(s);
-            }
-            if !frames.is_empty() {
-                let tx = self.internal.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(Internal::CatchUp { frames }).await;
-                });
+    /// Stores an accepted frame in the state database (a failure is logged: the node keeps
+    /// running on its in-memory state).
+    fn persist(&self, job: &JobId, kind: crate::db::FrameKind, id: &[u8], frame: &[u8]) {
+        if let Err(e) = self.db.put_frame(job.as_bytes(), kind, id, frame) {
+            warn!(%job, error = %e, "could not persist a frame");
+        }
+    }
+
+    /// Rebuilds jobs, leases, proofs and settlements from the state database after a restart.
+    /// Every frame's signature is checked again; the protocol rules are those it passed when it
+    /// was stored (so jobs past their deadline are restored too).
+    fn restore(&mut self) -> anyhow::Result<()> {
+        use crate::db::FrameKind;
+        use starkscale_protocol::messages::{JobAnnounced, JobSettled, ShardClaimed, ShardProved};
+        use starkscale_protocol::SignedEnvelope;
+        let now = now_ms();
+        for (job_bytes, frames) in self.db.frames()? {
+            let job = JobId(job_bytes);
+            for (kind, _, frame) in frames {
+                let restored = match kind {
+                    FrameKind::Announce => {
+                        SignedEnvelope::<JobAnnounced>::from_frame(&frame, &self.network)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|env| {
+                                let record = JobRecord::new(
+                                    env.into_message().manifest,
+                                    &self.limits,
+                                    self.rules,
+                                )?;
+                                self.jobs.insert(job, record);
+                                self.local.insert(
+                                    job,
+                                    LocalJob {
+                                        announce: frame,
+                                        ..Default::default()
+                                    },
+                                );
+                                Ok(())
+                            })
+                    }
+                    FrameKind::Claim => {
+                        SignedEnvelope::<ShardClaimed>::from_frame(&frame, &self.network)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|env| {
+                                let record = self
+                                    .jobs
+                                    .get_mut(&job)
+                                    .ok_or_else(|| anyhow::anyhow!("claim without job"))?;
+                                let claim = starkscale_protocol::lease::Claim::from(env.message());
+                                record
+                                    .leases
+                                    .insert_claim(claim, now, Freshness::Replayed)?;
+                                if let Some(local) = self.local.get_mut(&job) {
+                                    local.claims.push(frame);
+                                }
+                                Ok(())
+                            })
+                    }
+                    FrameKind::Proof => {
+                        SignedEnvelope::<ShardProved>::from_frame(&frame, &self.network)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|env| {
+                                let msg = env.message();
+                                let record = self
+                                    .jobs
+                                    .get_mut(&job)
+                                    .ok_or_else(|| anyhow::anyhow!("proof without job"))?;
+                                record.leases.record_proof(
+                                    msg.shard,
+                                    msg.worker,
+                                    msg.proved_at_ms,
+                                    now,
+                                    Freshness::Replayed,
+                                )?;
+                                if let Some(local) = self.local.get_mut(&job) {
+                                    local.proofs.insert(msg.shard, frame.clone());
+                                }
+                                Ok(())
+                            })
+                    }
+                    FrameKind::Settled => {
+                        SignedEnvelope::<JobSettled>::from_frame(&frame, &self.network)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|env| {
+                                let msg = env.into_message();
+                                let record = self
+                                    .jobs
+                                    .get_mut(&job)
+                                    .ok_or_else(|| anyhow::anyhow!("settlement without job"))?;
+                                record.outcome =
+                                    Some(starkscale_protocol::status::Outcome::Settled {
+                                        result_hash: msg.result_hash,
+                                        aggregator: msg.aggregator,
+                                    });
+                                if let Some(local) = self.local.get_mut(&job) {
+                                    local.settled = Some((frame, msg.settlement.0));
+                                }
+                                Ok(())
+                            })
+                    }
+                };
+                if let Err(e) = restored {
+                    warn!(%job, ?kind, error = %e, "stored frame not restored");
+                }
             }
         }
+        let open: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, r)| !r.status(now, &self.settle).is_terminal())
+            .map(|(j, _)| *j)
+            .collect();
+        info!(jobs = self.jobs.len(), open = open.len(), "state restored");
+        for job in open {
+            self.fetch_x(job);
+        }
+        Ok(())
     }
 }

@@ -196,9 +196,26 @@ impl Node {
         }
     }
 
-    /// Claims open shards up to capacity.
+    /// Claims open shards up to capacity. Shards this node still holds a lease on (after a
+    /// restart) are resumed first.
     pub(super) async fn claim_open_shards(&mut self) {
         let now = now_ms();
+        for (job, record) in &self.jobs {
+            if record.outcome.is_some() {
+                continue;
+            }
+            for range in record.plan.shards() {
+                let key = (*job, range.index);
+                if record.leases.holder(range.index, now) == Some(self.me)
+                    && !self.working.contains(&key)
+                    && !self.pending_work.contains_key(&key)
+                    && !self.failed.contains(&key)
+                {
+                    info!(job = %job, shard = range.index, "resuming a shard this node holds");
+                    self.pending_work.insert(key, now);
+                }
+            }
+        }
         let mut active = (self.working.len() + self.pending_work.len()) as u32;
         if active >= self.cfg.capacity {
             return;
@@ -331,7 +348,10 @@ impl Node {
                 crate::metrics::Metrics::observe(&self.metrics.prove_seconds, elapsed);
                 self.publish(topics::SHARD_PROVED, frame).await;
             }
-            Err(e) => warn!(%job, shard, error = %e, "could not prove shard"),
+            Err(e) => {
+                warn!(%job, shard, error = %e, "could not prove shard");
+                self.failed.insert((job, shard));
+            }
         }
     }
 }

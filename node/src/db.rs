@@ -1,0 +1,234 @@
+//! The node's state database (redb): every accepted signed frame of every job — announcement,
+//! claims, shard proofs, settlement — and the chunk index, so a restarted node resumes where it
+//! stopped. Frames are stored as received (signed), so restoring re-checks their signatures.
+//!
+//! Keys are `job id ‖ kind ‖ id`: one announcement and one settlement per job, one proof per
+//! shard (the first verified one), claims by frame hash. Writing a key twice keeps the first
+//! value, so replays never duplicate anything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+const FRAMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("frames");
+const CHUNKS: TableDefinition<&[u8], u64> = TableDefinition::new("chunks");
+
+/// What a stored frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// The signed JobAnnounced.
+    Announce = 0,
+    /// A signed ShardClaimed that won.
+    Claim = 1,
+    /// A verified signed ShardProved.
+    Proof = 2,
+    /// The signed JobSettled (carries the settlement artefact).
+    Settled = 3,
+}
+
+impl FrameKind {
+    fn from_u8(v: u8) -> Option<Self> {
+        [Self::Announce, Self::Claim, Self::Proof, Self::Settled]
+            .into_iter()
+            .find(|k| *k as u8 == v)
+    }
+}
+
+/// A stored frame: its kind, the id part of its key, and its bytes.
+pub type StoredFrame = (FrameKind, Vec<u8>, Vec<u8>);
+
+/// The state database of one node.
+pub struct StateDb {
+    db: Database,
+}
+
+fn key(job: &[u8; 32], kind: FrameKind, id: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33 + id.len());
+    k.extend_from_slice(job);
+    k.push(kind as u8);
+    k.extend_from_slice(id);
+    k
+}
+
+impl StateDb {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let db = Database::create(path).with_context(|| {
+            format!(
+                "cannot open the state database {} (is another node using this data directory?)",
+                path.display()
+            )
+        })?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(FRAMES)?;
+            tx.open_table(CHUNKS)?;
+        }
+        tx.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Stores a frame unless one is stored under the same key. Returns whether it was new.
+    pub fn put_frame(
+        &self,
+        job: &[u8; 32],
+        kind: FrameKind,
+        id: &[u8],
+        frame: &[u8],
+    ) -> anyhow::Result<bool> {
+        let k = key(job, kind, id);
+        let tx = self.db.begin_write()?;
+        let new = {
+            let mut table = tx.open_table(FRAMES)?;
+            if table.get(k.as_slice())?.is_some() {
+                false
+            } else {
+                table.insert(k.as_slice(), frame)?;
+                true
+            }
+        };
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Records a stored chunk in the index.
+    pub fn put_chunk(&self, id: &[u8; 32], len: u64) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(CHUNKS)?;
+            table.insert(id.as_slice(), len)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored frame, grouped by job, in key order (announce, claims, proofs, settled),
+    /// each with the id part of its key.
+    pub fn frames(&self) -> anyhow::Result<BTreeMap<[u8; 32], Vec<StoredFrame>>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(FRAMES)?;
+        let mut out: BTreeMap<[u8; 32], Vec<StoredFrame>> = BTreeMap::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            let k = k.value();
+            let (Some(job), Some(kind)) =
+                (k.get(..32), k.get(32).and_then(|b| FrameKind::from_u8(*b)))
+            else {
+                continue;
+            };
+            let Ok(job) = <[u8; 32]>::try_from(job) else {
+                continue;
+            };
+            let id = k.get(33..).unwrap_or_default().to_vec();
+            out.entry(job)
+                .or_default()
+                .push((kind, id, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Number of chunks in the index.
+    pub fn chunk_count(&self) -> anyhow::Result<u64> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(CHUNKS)?.len()?)
+    }
+}
+
+/// Stored frames of one job, counted.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JobCounts {
+    /// Job id (hex).
+    pub job: String,
+    /// Announcements (1 when present).
+    pub announcements: usize,
+    /// Winning claims.
+    pub claims: usize,
+    /// Verified shard proofs.
+    pub proofs: usize,
+    /// Shards with a stored proof.
+    pub proved_shards: Vec<u32>,
+    /// Settlements (1 when settled).
+    pub settlements: usize,
+}
+
+/// What a state database holds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Chunks in the index.
+    pub chunks: u64,
+    /// Jobs.
+    pub jobs: Vec<JobCounts>,
+}
+
+/// Summarises the database at `path` (the node must be stopped: one process per database).
+pub fn summarise(path: &Path) -> anyhow::Result<Summary> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no state database at {}: is this a node's data directory?",
+            path.display()
+        );
+    }
+    let db = StateDb::open(path)?;
+    let mut jobs = Vec::new();
+    for (job, frames) in db.frames()? {
+        let count = |k: FrameKind| frames.iter().filter(|(kind, _, _)| *kind == k).count();
+        let proved_shards = frames
+            .iter()
+            .filter(|(k, _, _)| *k == FrameKind::Proof)
+            .filter_map(|(_, id, _)| Some(u32::from_be_bytes(id.as_slice().try_into().ok()?)))
+            .collect();
+        jobs.push(JobCounts {
+            job: hex::encode(job),
+            announcements: count(FrameKind::Announce),
+            claims: count(FrameKind::Claim),
+            proofs: count(FrameKind::Proof),
+            proved_shards,
+            settlements: count(FrameKind::Settled),
+        });
+    }
+    Ok(Summary {
+        chunks: db.chunk_count()?,
+        jobs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_survive_reopening_and_are_never_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        {
+            let db = StateDb::open(&path).unwrap();
+            assert!(db
+                .put_frame(&[1; 32], FrameKind::Announce, &[], b"a")
+                .unwrap());
+            assert!(!db
+                .put_frame(&[1; 32], FrameKind::Announce, &[], b"other")
+                .unwrap());
+            assert!(db
+                .put_frame(&[1; 32], FrameKind::Proof, &0u32.to_be_bytes(), b"p0")
+                .unwrap());
+            db.put_chunk(&[9; 32], 100).unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        let frames = db.frames().unwrap();
+        assert_eq!(
+            frames[&[1; 32]],
+            vec![
+                (FrameKind::Announce, vec![], b"a".to_vec()),
+                (
+                    FrameKind::Proof,
+                    0u32.to_be_bytes().to_vec(),
+                    b"p0".to_vec()
+                )
+            ]
+        );
+        assert_eq!(db.chunk_count().unwrap(), 1);
+    }
+}
