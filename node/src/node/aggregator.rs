@@ -76,8 +76,30 @@ impl Node {
                     info!(%job, "elected aggregator: publishing settlement");
                     self.publish(topics::JOB_SETTLED, frame).await;
                 }
-                Err(e) => warn!(%job, error = %e, "could not build the settlement"),
+                Err(e) => {
+                    warn!(%job, error = %e, "could not build the settlement; failing the job");
+                    self.fail_job(job, e.to_string()).await;
+                }
             }
+        }
+    }
+
+    /// Publishes that a job failed (as its elected aggregator), so clients stop waiting.
+    async fn fail_job(&mut self, job: starkscale_protocol::ids::JobId, detail: String) {
+        let msg = starkscale_protocol::messages::JobFailed {
+            job,
+            reporter: self.me,
+            failed_at_ms: now_ms(),
+            reason: starkscale_protocol::messages::FailureReason::AggregationFailed {
+                detail: detail.chars().take(900).collect(),
+            },
+        };
+        match SignedEnvelope::sign(&self.key, &self.network, msg)
+            .map_err(|e| e.to_string())
+            .and_then(|e| e.to_frame().map_err(|e| e.to_string()))
+        {
+            Ok(frame) => self.publish(topics::JOB_FAILED, frame).await,
+            Err(e) => warn!(error = %e, "could not sign a job failure"),
         }
     }
 

@@ -35,7 +35,13 @@ pub(crate) fn prepare(
 ) -> anyhow::Result<Prepared> {
     let (m, k, n) = (spec.m() as u32, spec.k() as u32, spec.n() as u32);
     starkscale_prover::check_exact(spec.k(), spec.w().max_abs(), spec.x().max_abs())?;
-    let rows_per_shard = suggest_rows_per_shard(m, k, n, shard_entries);
+    // Until recursive aggregation exists the settlement carries every shard proof, so cap the
+    // number of shards to what fits in one settlement (each proof opens a W row per query).
+    let proof_estimate =
+        starkscale_prover::config::NUM_QUERIES as u64 * u64::from(k) * 4 + (96 << 10);
+    let budget = starkscale_protocol::codec::limits::MAX_SETTLEMENT_BYTES as u64 * 3 / 4;
+    let max_shards = (budget / proof_estimate).max(1) as u32;
+    let rows_per_shard = suggest_rows_per_shard(m, k, n, shard_entries).max(m.div_ceil(max_shards));
     let now = now_ms();
     let mut manifest = Manifest::for_spec(
         spec,
