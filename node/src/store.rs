@@ -48,11 +48,6 @@ impl Store {
         self
     }
 
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn chunk_path(&self, id: &[u8; 32]) -> PathBuf {
         self.root.join("chunks").join(hex::encode(id))
     }

@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use p3_field::PrimeField32;
+use p3_field::{PrimeCharacteristicRing, PrimeField32};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_symmetric::MerkleCap;
 use p3_uni_stark::{
@@ -18,8 +18,8 @@ use crate::config::{stark_config, ShardStarkConfig, Val, CONFIG_ID};
 use crate::error::{DecodeError, ProverError, VerifyError};
 use crate::matrix::IntMatrix;
 use crate::statement::{
-    check_exact, digest_public_values, effective_vectors, field_bytes, to_field, zero, Binding,
-    StatementRef, HALF_MODULUS,
+    check_exact, digest_public_values, effective_vectors, to_field, Binding, StatementRef,
+    HALF_MODULUS,
 };
 
 /// Smallest trace height used (log2): tiny shards are padded up to it.
@@ -242,7 +242,7 @@ pub fn setup(weights: &IntMatrix) -> Result<ProvingKey, ProverError> {
     let (rows, k) = (weights.rows(), weights.cols());
     let degree_bits = log_height(rows);
     let mut values: Vec<Val> = weights.data().iter().map(|v| to_field(*v)).collect();
-    values.resize((1 << degree_bits) * k, zero());
+    values.resize((1 << degree_bits) * k, Val::ZERO);
     let trace = RowMajorMatrix::new(values, k);
     let air = ShardAir::new(k, Vec::new(), Some(trace.clone()));
     let (prover_data, p3_vk) = setup_preprocessed(config(), &air, degree_bits)
@@ -410,7 +410,7 @@ pub(crate) fn prove_statement(
 
 fn pad_columns(mut cols: Vec<Vec<Val>>, height: usize) -> Vec<Vec<Val>> {
     for col in &mut cols {
-        col.resize(height, zero());
+        col.resize(height, Val::ZERO);
     }
     cols
 }
@@ -517,14 +517,6 @@ pub fn verify(
             "malformed proof (verifier panicked)".into(),
         )),
     }
-}
-
-/// Encodes field elements (used by tests and the settlement artefact).
-pub fn commitment_hex(vk: &VerifyingKey) -> String {
-    field_bytes(&vk.commitment.map(Val::new))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

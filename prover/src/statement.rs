@@ -15,7 +15,7 @@
 //! Proof cost is O(m·k) whatever n is; computing X r_j and Y_s r_j costs the verifier O((k+m)·n).
 
 use p3_field::integers::QuotientMap;
-use p3_field::{PrimeCharacteristicRing, PrimeField32};
+use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Val, CONFIG_ID};
@@ -189,17 +189,4 @@ pub(crate) fn effective_vectors(
             ys: project_all(y, &rs),
         }
     }
-}
-
-/// A field element back to bytes for the commitment (canonical u32, little-endian).
-pub(crate) fn field_bytes(values: &[Val]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|v| v.as_canonical_u32().to_le_bytes())
-        .collect()
-}
-
-/// Zero of the field, for padding.
-pub(crate) fn zero() -> Val {
-    Val::ZERO
 }

@@ -242,7 +242,6 @@ impl Node {
         ) {
             Ok(()) => {
                 info!(%job, shard, worker = %msg.worker, "shard proof verified");
-                self.count(|s| s.proofs_verified += 1);
                 self.metrics.proofs_verified.inc();
                 self.persist(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame);
                 if let Some(local) = self.local.get_mut(&job) {

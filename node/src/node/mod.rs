@@ -109,7 +109,8 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Counters a node publishes for its handle (tests, demo, status).
+/// What a node knows, refreshed every tick for its handle (demo and tests wait on it).
+/// Counters of work done are in [`Metrics`].
 #[derive(Clone, Debug, Default)]
 pub struct NodeStats {
     /// Aggregators currently in the election set.
@@ -118,12 +119,6 @@ pub struct NodeStats {
     pub jobs: usize,
     /// Jobs settled.
     pub settled: usize,
-    /// Shard proofs this node made.
-    pub proofs_made: u64,
-    /// Shard proofs this node verified and accepted.
-    pub proofs_verified: u64,
-    /// Gossip messages this node rejected.
-    pub rejected: u64,
 }
 
 /// A running node.
@@ -549,12 +544,6 @@ impl Node {
         }
     }
 
-    fn count(&self, f: impl FnOnce(&mut NodeStats)) {
-        if let Ok(mut stats) = self.stats.lock() {
-            f(&mut stats);
-        }
-    }
-
     /// Reports a verdict for a gossip message and penalises rejected senders.
     async fn report(&mut self, origin: &Origin, verdict: Verdict, why: &str) {
         let Origin::Gossip { message_id, source } = origin else {
@@ -568,7 +557,6 @@ impl Node {
         self.metrics.verdict(name, source);
         if verdict == Verdict::Reject {
             warn!(peer = %source, reason = why, "rejected gossip");
-            self.count(|s| s.rejected += 1);
             let count = self.rejects.entry(*source).or_default();
             *count += 1;
             if *count >= MAX_REJECTS {

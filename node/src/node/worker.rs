@@ -343,7 +343,6 @@ impl Node {
         match frame {
             Ok(frame) => {
                 info!(%job, shard, "shard proved; publishing");
-                self.count(|s| s.proofs_made += 1);
                 self.metrics.proofs_made.inc();
                 crate::metrics::Metrics::observe(&self.metrics.prove_seconds, elapsed);
                 self.publish(topics::SHARD_PROVED, frame).await;
