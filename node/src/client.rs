@@ -135,7 +135,8 @@ pub async fn submit(
     timeout: Duration,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Outcome> {
-    let spec = load_job(json)?;
+    let owned = json.to_vec();
+    let spec = tokio::task::spawn_blocking(move || load_job(&owned)).await??;
     let start = Instant::now();
     let deadline = start + timeout;
     let session = Session::connect(addr).await?;
@@ -202,7 +203,11 @@ pub async fn submit(
         other => anyhow::bail!("unexpected answer to a settlement request: {other:?}"),
     };
     progress(Progress::Verifying);
-    let verified = verify_against_job(&settlement, &spec)?;
+    // Recomputing the shard commitments and verifying every proof is CPU-bound.
+    let (verified, settlement) = tokio::task::spawn_blocking(move || {
+        verify_against_job(&settlement, &spec).map(|v| (v, settlement))
+    })
+    .await??;
     Ok(Outcome {
         job,
         verified,

@@ -577,12 +577,15 @@ impl Node {
         self.on_gossip_frame(frame, Origin::Local).await;
     }
 
-    /// Stores an accepted frame in the state database (a failure is logged: the node keeps
-    /// running on its in-memory state).
+    /// Stores an accepted frame in the state database on the blocking pool (each commit is a
+    /// durable write). A failure is logged: the node keeps running on its in-memory state.
     fn persist(&self, job: &JobId, kind: crate::db::FrameKind, id: &[u8], frame: &[u8]) {
-        if let Err(e) = self.db.put_frame(job.as_bytes(), kind, id, frame) {
-            warn!(%job, error = %e, "could not persist a frame");
-        }
+        let (db, job, id, frame) = (self.db.clone(), *job, id.to_vec(), frame.to_vec());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = db.put_frame(job.as_bytes(), kind, &id, &frame) {
+                warn!(%job, error = %e, "could not persist a frame");
+            }
+        });
     }
 
     /// Rebuilds jobs, leases, proofs and settlements from the state database after a restart.

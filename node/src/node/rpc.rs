@@ -5,6 +5,7 @@ use libp2p::PeerId;
 use starkscale_protocol::chunk::split_into_chunks;
 use starkscale_protocol::codec::Bytes;
 use starkscale_protocol::election::aggregator_at;
+use starkscale_protocol::ids::JobId;
 use starkscale_protocol::lease::ShardState;
 use starkscale_protocol::manifest::{Manifest, ManifestParams, ShardKey};
 use starkscale_protocol::messages::{
@@ -14,15 +15,18 @@ use starkscale_protocol::messages::{
 };
 use starkscale_protocol::plan::suggest_rows_per_shard;
 use starkscale_protocol::{JobLimits, JobSpec, SignedEnvelope};
+use std::collections::HashSet;
 use tracing::{debug, info};
 
 use super::{now_ms, Internal, Node};
 use crate::convert::to_prover;
 
-/// A submission made ready for announcement: its manifest and the chunks to serve.
-pub(crate) struct Prepared {
-    manifest: Manifest,
-    chunks: Vec<Vec<u8>>,
+/// A submission after parsing and preparation on the blocking pool.
+pub(crate) enum Prepared {
+    /// A job this node already knows: nothing to announce.
+    Known(JobId),
+    /// A new job, its chunks stored, ready to announce.
+    New(Box<Manifest>),
 }
 
 /// Validates a job and computes its manifest (with each shard's weight commitment).
@@ -32,7 +36,7 @@ pub(crate) fn prepare(
     entry: starkscale_protocol::ids::PeerKey,
     deadline_ms: u64,
     shard_entries: u64,
-) -> anyhow::Result<Prepared> {
+) -> anyhow::Result<(Manifest, Vec<Vec<u8>>)> {
     let (m, k, n) = (spec.m() as u32, spec.k() as u32, spec.n() as u32);
     starkscale_prover::check_exact(spec.k(), spec.w().max_abs(), spec.x().max_abs())?;
     // Until recursive aggregation exists the settlement carries every shard proof, so cap the
@@ -75,7 +79,7 @@ pub(crate) fn prepare(
                 .map(|(_, c)| c.to_vec()),
         );
     }
-    Ok(Prepared { manifest, chunks })
+    Ok((manifest, chunks))
 }
 
 fn respond_frame(response: &Response) -> Vec<u8> {
@@ -219,43 +223,39 @@ impl Node {
     }
 
     async fn on_submit(&mut self, req: SubmitJob, channel: ResponseChannel<Vec<u8>>) {
-        let reject = |reason: String| Response::SubmitResult(SubmitResult::Rejected { reason });
-        let spec = match req.submission {
-            Submission::Json(Bytes(bytes)) => {
-                JobSpec::from_json_slice(&bytes, &JobLimits::default())
-            }
-            Submission::Chunks { .. } => {
-                let r = reject(
-                    "chunked submissions are not supported by this node yet: send the job JSON"
-                        .into(),
-                );
-                let _ = self.net.respond(channel, respond_frame(&r)).await;
-                return;
-            }
-        };
-        let spec = match spec {
-            Ok(spec) => spec,
-            Err(e) => {
-                let _ = self
-                    .net
-                    .respond(channel, respond_frame(&reject(e.to_string())))
-                    .await;
-                return;
-            }
-        };
-        if self.jobs.contains_key(&spec.id()) {
-            let r = Response::SubmitResult(SubmitResult::Accepted { job: spec.id() });
+        let Submission::Json(Bytes(bytes)) = req.submission else {
+            let r = Response::SubmitResult(SubmitResult::Rejected {
+                reason: "chunked submissions are not supported by this node yet: send the job JSON"
+                    .into(),
+            });
             let _ = self.net.respond(channel, respond_frame(&r)).await;
             return;
-        }
+        };
         let now = now_ms();
         let deadline = req
             .deadline_ms
             .filter(|d| *d > now)
             .unwrap_or(now + self.cfg.job_deadline.as_millis() as u64);
+        let known: HashSet<JobId> = self.jobs.keys().copied().collect();
         let (tx, me, entries) = (self.internal.clone(), self.me, self.cfg.shard_entries);
+        let store = self.store.clone();
+        // Parsing (up to the submission limit), committing every shard and writing chunks are
+        // CPU and disk work: all of it runs on the blocking pool.
         tokio::task::spawn_blocking(move || {
-            let prepared = prepare(&spec, me, deadline, entries).map_err(|e| e.to_string());
+            let prepared = (|| {
+                let spec = JobSpec::from_json_slice(&bytes, &JobLimits::default())?;
+                if known.contains(&spec.id()) {
+                    return Ok(Prepared::Known(spec.id()));
+                }
+                let (manifest, chunks) = prepare(&spec, me, deadline, entries)?;
+                for chunk in &chunks {
+                    store
+                        .put_chunk(chunk)
+                        .map_err(|e| anyhow::anyhow!("entry peer could not store the job: {e}"))?;
+                }
+                Ok(Prepared::New(Box::new(manifest)))
+            })()
+            .map_err(|e: anyhow::Error| e.to_string());
             let _ = tx.blocking_send(Internal::SubmissionReady {
                 prepared,
                 reply: channel,
@@ -268,33 +268,28 @@ impl Node {
         prepared: Result<Prepared, String>,
         reply: ResponseChannel<Vec<u8>>,
     ) {
-        let prepared = match prepared {
-            Ok(p) => p,
+        let manifest = match prepared {
+            Ok(Prepared::New(manifest)) if !self.jobs.contains_key(&manifest.job) => *manifest,
+            Ok(Prepared::New(manifest)) => {
+                let r = Response::SubmitResult(SubmitResult::Accepted { job: manifest.job });
+                let _ = self.net.respond(reply, respond_frame(&r)).await;
+                return;
+            }
+            Ok(Prepared::Known(job)) => {
+                let r = Response::SubmitResult(SubmitResult::Accepted { job });
+                let _ = self.net.respond(reply, respond_frame(&r)).await;
+                return;
+            }
             Err(reason) => {
                 let r = Response::SubmitResult(SubmitResult::Rejected { reason });
                 let _ = self.net.respond(reply, respond_frame(&r)).await;
                 return;
             }
         };
-        for chunk in &prepared.chunks {
-            if let Err(e) = self.store.put_chunk(chunk) {
-                let r = Response::SubmitResult(SubmitResult::Rejected {
-                    reason: format!("entry peer could not store the job: {e}"),
-                });
-                let _ = self.net.respond(reply, respond_frame(&r)).await;
-                return;
-            }
-        }
-        let job = prepared.manifest.job;
-        let announce = SignedEnvelope::sign(
-            &self.key,
-            &self.network,
-            JobAnnounced {
-                manifest: prepared.manifest,
-            },
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|e| e.to_frame().map_err(|e| e.to_string()));
+        let job = manifest.job;
+        let announce = SignedEnvelope::sign(&self.key, &self.network, JobAnnounced { manifest })
+            .map_err(|e| e.to_string())
+            .and_then(|e| e.to_frame().map_err(|e| e.to_string()));
         let response = match announce {
             Ok(frame) => {
                 // Apply our own announcement first: publish only what we accept ourselves.

@@ -298,6 +298,8 @@ impl Node {
             let (key, network) = (self.key.clone(), self.network);
             let me = self.net.peer_id();
             let metrics = self.metrics.clone();
+            // X is usually fetched already (on announcement): do not read it again.
+            let known_x = self.local.get(&job).and_then(|l| l.x.clone());
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let peers = source_peers(&net, &manifest, me).await;
@@ -311,7 +313,10 @@ impl Node {
                         &metrics,
                     )
                     .await?;
-                    let x = fetch_x(&net, &store, &peers, &manifest, &metrics).await?;
+                    let x = match known_x {
+                        Some(x) => x,
+                        None => fetch_x(&net, &store, &peers, &manifest, &metrics).await?,
+                    };
                     tokio::task::spawn_blocking(move || {
                         prove_shard(&key, &network, &manifest, shard, &w, &x)
                     })
