@@ -3,12 +3,12 @@
 
 use starkscale_protocol::lease::Claim;
 use starkscale_protocol::messages::{topics, AggregatorHeartbeat, JobSettled, ShardProved};
-use starkscale_protocol::status::{JobRecord, Outcome};
+use starkscale_protocol::status::Outcome;
 use starkscale_protocol::validate::{self, AcceptedGossip, NeedsProofCheck, Verdict as PVerdict};
 use starkscale_protocol::SignedEnvelope;
 use tracing::{debug, info, warn};
 
-use super::{now_ms, Internal, LocalJob, Node, Origin};
+use super::{now_ms, Internal, Node, Origin};
 use crate::convert::{shard_verifying_key, to_prover};
 use crate::db::FrameKind;
 use crate::network::Verdict;
@@ -59,18 +59,10 @@ impl Node {
             AcceptedGossip::JobAnnounced(env) => {
                 let manifest = env.into_message().manifest;
                 let job = manifest.job;
-                match JobRecord::new(manifest, &self.limits, self.rules) {
-                    Ok(record) => {
-                        info!(%job, shards = record.plan.shard_count(), "job announced");
+                match self.add_job(manifest, frame.clone()) {
+                    Ok(shards) => {
+                        info!(%job, shards, "job announced");
                         self.persist(&job, FrameKind::Announce, &[], &frame);
-                        self.jobs.insert(job, record);
-                        self.local.insert(
-                            job,
-                            LocalJob {
-                                announce: frame,
-                                ..Default::default()
-                            },
-                        );
                         self.report(&origin, Verdict::Accept, "").await;
                         self.fetch_x(job);
                     }

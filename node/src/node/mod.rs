@@ -577,6 +577,26 @@ impl Node {
         self.on_gossip_frame(frame, Origin::Local).await;
     }
 
+    /// Starts tracking a job from its validated announcement; returns its shard count.
+    fn add_job(
+        &mut self,
+        manifest: starkscale_protocol::manifest::Manifest,
+        announce: Vec<u8>,
+    ) -> anyhow::Result<u32> {
+        let job = manifest.job;
+        let record = JobRecord::new(manifest, &self.limits, self.rules)?;
+        let shards = record.plan.shard_count();
+        self.jobs.insert(job, record);
+        self.local.insert(
+            job,
+            LocalJob {
+                announce,
+                ..Default::default()
+            },
+        );
+        Ok(shards)
+    }
+
     /// Stores an accepted frame in the state database on the blocking pool (each commit is a
     /// durable write). A failure is logged: the node keeps running on its in-memory state.
     fn persist(&self, job: &JobId, kind: crate::db::FrameKind, id: &[u8], frame: &[u8]) {
@@ -604,19 +624,7 @@ impl Node {
                         SignedEnvelope::<JobAnnounced>::from_frame(&frame, &self.network)
                             .map_err(anyhow::Error::from)
                             .and_then(|env| {
-                                let record = JobRecord::new(
-                                    env.into_message().manifest,
-                                    &self.limits,
-                                    self.rules,
-                                )?;
-                                self.jobs.insert(job, record);
-                                self.local.insert(
-                                    job,
-                                    LocalJob {
-                                        announce: frame,
-                                        ..Default::default()
-                                    },
-                                );
+                                self.add_job(env.into_message().manifest, frame)?;
                                 Ok(())
                             })
                     }
