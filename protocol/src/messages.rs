@@ -201,6 +201,11 @@ pub enum FailureReason {
         /// Details.
         detail: String,
     },
+    /// The job's data (X or W chunks) could not be fetched from any peer.
+    DataUnavailable {
+        /// Details.
+        detail: String,
+    },
 }
 
 impl FailureReason {
@@ -211,7 +216,8 @@ impl FailureReason {
             Self::Unprovable { detail }
             | Self::InvalidData { detail }
             | Self::AggregationFailed { detail }
-            | Self::Other { detail } => detail.len(),
+            | Self::Other { detail }
+            | Self::DataUnavailable { detail } => detail.len(),
         }
     }
 }
@@ -224,6 +230,9 @@ impl fmt::Display for FailureReason {
             Self::InvalidData { detail } => write!(f, "invalid job data: {detail}"),
             Self::AggregationFailed { detail } => write!(f, "aggregation failed: {detail}"),
             Self::Other { detail } => f.write_str(detail),
+            Self::DataUnavailable { detail } => {
+                write!(f, "the job's data is unavailable from every peer: {detail}")
+            }
         }
     }
 }

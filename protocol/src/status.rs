@@ -84,8 +84,9 @@ impl fmt::Display for JobStatus {
     }
 }
 
-/// Timing of settlement: the first-ranked aggregator's turn ends at the job deadline, then the
-/// next takes over every `step_ms`; the job expires `grace_ms` after its deadline.
+/// Timing of settlement: the first-ranked aggregator has `step_ms` after the last shard proof
+/// (or until the job deadline, whichever is first), then the next takes over every `step_ms`;
+/// the job expires `grace_ms` after its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettlePolicy {
     /// How long each fallback aggregator gets.
@@ -148,6 +149,22 @@ impl JobRecord {
             leases,
             outcome: None,
         })
+    }
+
+    /// When the first-ranked aggregator's turn ends: `step_ms` after the latest credited shard
+    /// proof once every shard is proved (proof times are signed by their workers, so every peer
+    /// that credited the same proofs computes the same instant), and never later than the job
+    /// deadline.
+    pub fn settle_deadline_ms(&self, policy: &SettlePolicy) -> u64 {
+        let deadline = self.manifest.deadline_ms;
+        if !self.leases.all_proved() {
+            return deadline;
+        }
+        let last = (0..self.plan.shard_count())
+            .filter_map(|s| self.leases.proof_of(s).map(|(_, at)| at))
+            .max()
+            .unwrap_or(self.manifest.created_ms);
+        last.saturating_add(policy.step_ms).min(deadline)
     }
 
     /// The terminal status at `now_ms`, if the job is over (cheap: no shard scan).
@@ -269,6 +286,7 @@ mod tests {
             record.status(t0 + 20, &policy),
             JobStatus::Proving { proved: 0, .. }
         ));
+        assert_eq!(record.settle_deadline_ms(&policy), manifest.deadline_ms);
         for shard in 0..record.plan.shard_count() {
             record
                 .leases
@@ -279,6 +297,10 @@ mod tests {
             record.status(t0 + 200, &policy),
             JobStatus::Aggregating { .. }
         ));
+        assert_eq!(
+            record.settle_deadline_ms(&policy),
+            t0 + 100 + policy.step_ms
+        );
         let late = manifest.deadline_ms + policy.grace_ms;
         assert_eq!(record.status(late, &policy), JobStatus::Expired);
         record.outcome = Some(Outcome::Settled {

@@ -207,6 +207,7 @@ pub fn arb_reason() -> impl Strategy<Value = FailureReason> {
         ".{0,20}".prop_map(|detail| FailureReason::InvalidData { detail }),
         ".{0,20}".prop_map(|detail| FailureReason::AggregationFailed { detail }),
         ".{0,20}".prop_map(|detail| FailureReason::Other { detail }),
+        ".{0,20}".prop_map(|detail| FailureReason::DataUnavailable { detail }),
     ]
 }
 

@@ -326,12 +326,25 @@ fn field_size(what: &'static str, len: usize, limit: usize) -> Check<()> {
     }
 }
 
-fn may_finish(record: &JobRecord, signer: &PeerKey, ctx: &GossipContext<'_>) -> bool {
+/// Whether `signer` may settle or fail the job now: its rank among the aggregator candidates
+/// has had its turn. With `count_signer`, the signer counts as a candidate even if its
+/// heartbeat has not arrived (used for settlements, which are verified in full, so a missed
+/// heartbeat cannot strand a correct result; never for failures, which carry no proof).
+fn may_finish(
+    record: &JobRecord,
+    signer: &PeerKey,
+    ctx: &GossipContext<'_>,
+    count_signer: bool,
+) -> bool {
+    let mut candidates = ctx.aggregators.to_vec();
+    if count_signer && !candidates.contains(signer) {
+        candidates.push(*signer);
+    }
     may_settle(
         &record.manifest.job,
-        ctx.aggregators,
+        &candidates,
         signer,
-        record.manifest.deadline_ms,
+        record.settle_deadline_ms(&ctx.settle),
         ctx.settle.step_ms,
         ctx.now_ms,
     )
@@ -499,7 +512,9 @@ pub fn validate_job_settled(
                 return reject(Reason::ResultHash);
             }
         }
-        if !may_finish(record, &env.signer(), ctx) {
+        // Replayed settlements (catch-up) are past their election: a peer that missed the
+        // live one must still learn the outcome. Both kinds are verified in full afterwards.
+        if ctx.freshness == Freshness::Live && !may_finish(record, &env.signer(), ctx, true) {
             return ignore(Reason::NotElected {
                 signer: env.signer(),
             });
@@ -527,7 +542,7 @@ pub fn validate_job_failed(
             });
         }
         let signer = env.signer();
-        if signer != record.manifest.entry && !may_finish(record, &signer, ctx) {
+        if signer != record.manifest.entry && !may_finish(record, &signer, ctx, false) {
             return ignore(Reason::NotElected { signer });
         }
         fresh(msg.failed_at_ms, ctx)?;

@@ -330,14 +330,29 @@ fn job_settled() {
         validate_job_settled(&frame, &w.ctx(now)),
         Verdict::Reject(Reason::ResultHash)
     ));
-    // Someone who is not the elected aggregator: ignored.
+    // Someone who is not the elected aggregator, even counting it as a candidate (it ranks
+    // after the elected one): ignored while the first aggregator's turn lasts.
+    let elected = PeerKey::from(&w.aggregator);
+    let usurper_key = (1..=255u8)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .find(|k| {
+            let rank = crate::election::rank_aggregators(&w.job, &[elected, PeerKey::from(k)]);
+            rank.len() == 2 && rank[0] == elected
+        })
+        .unwrap();
     let mut usurper = w.settled(now);
-    usurper.aggregator = PeerKey::from(&w.worker);
-    let frame = w.frame(&w.worker, usurper);
-    assert!(matches!(
-        validate_job_settled(&frame, &w.ctx(now)),
-        Verdict::Ignore(Reason::NotElected { .. })
-    ));
+    usurper.aggregator = PeerKey::from(&usurper_key);
+    let frame = w.frame(&usurper_key, usurper);
+    let v = validate_job_settled(&frame, &w.ctx(now));
+    assert!(
+        matches!(v, Verdict::Ignore(Reason::NotElected { .. })),
+        "{v:?}"
+    );
+    // Replayed (catch-up) settlements are past their election; the proofs decide.
+    let mut replayed = w.ctx(now);
+    replayed.freshness = Freshness::Replayed;
+    let v = validate_job_settled(&frame, &replayed);
+    assert!(v.is_accept(), "{v:?}");
 }
 
 #[test]

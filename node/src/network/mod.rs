@@ -82,6 +82,8 @@ pub struct NetInfo {
     pub listen_addrs: Vec<Multiaddr>,
     /// Peers we are connected to.
     pub connected: Vec<PeerId>,
+    /// Peers we refuse to talk to (banned or blocked).
+    pub banned: Vec<PeerId>,
 }
 
 enum Command {
@@ -108,6 +110,9 @@ enum Command {
         reply: oneshot::Sender<anyhow::Result<()>>,
     },
     Ban {
+        peer: PeerId,
+    },
+    Unblock {
         peer: PeerId,
     },
     Info {
@@ -184,9 +189,15 @@ impl Client {
             .map_err(|_| anyhow::anyhow!("network event loop dropped the dial"))?
     }
 
-    /// Disconnects and blacklists a peer that broke the protocol.
+    /// Disconnects and blacklists a peer that broke the protocol (also used to cut links when
+    /// simulating a network split).
     pub async fn ban(&self, peer: PeerId) -> anyhow::Result<()> {
         self.send(Command::Ban { peer }).await
+    }
+
+    /// Lifts a ban and dials the peer again (healing a simulated split).
+    pub async fn unblock(&self, peer: PeerId) -> anyhow::Result<()> {
+        self.send(Command::Unblock { peer }).await
     }
 
     /// Our listen addresses and connected peers.
@@ -387,11 +398,23 @@ impl EventLoop {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
             }
+            Command::Unblock { peer } => {
+                if self.banned.remove(&peer) {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .remove_blacklisted_peer(&peer);
+                    if let Err(e) = self.swarm.dial(peer) {
+                        debug!(%peer, error = %e, "could not redial an unblocked peer");
+                    }
+                }
+            }
             Command::Info { reply } => {
                 let _ = reply.send(NetInfo {
                     peer_id: *self.swarm.local_peer_id(),
                     listen_addrs: self.listen_addrs.clone(),
                     connected: self.connected.iter().copied().collect(),
+                    banned: self.banned.iter().copied().collect(),
                 });
             }
         }

@@ -5,7 +5,8 @@ use starkscale_protocol::codec::{limits, Bytes};
 use starkscale_protocol::election::may_settle;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{
-    result_hash, topics, AggregatorHeartbeat, Capabilities, JobSettled, Load, ShardProved,
+    result_hash, topics, AggregatorHeartbeat, Capabilities, FailureReason, JobSettled, Load,
+    ShardProved,
 };
 use starkscale_protocol::SignedEnvelope;
 use tracing::{info, warn};
@@ -38,12 +39,32 @@ impl Node {
         }
     }
 
-    /// Settles every job for which this node is (now) the elected aggregator.
+    /// Settles every job for which this node is (now) the elected aggregator, and fails those
+    /// whose data no peer can serve.
     pub(super) async fn try_settle(&mut self) {
         let now = now_ms();
         let aggregators = self.aggregator_keys();
         let mut ready = Vec::new();
+        let mut unavailable = Vec::new();
         for (job, record) in &self.jobs {
+            if record.outcome.is_none() {
+                if let Some(local) = self.local.get(job) {
+                    if local.x.is_none()
+                        && local.x_failures >= super::DATA_GIVE_UP_ATTEMPTS
+                        && now.saturating_sub(local.x_first_failure_ms) >= super::DATA_GIVE_UP_MS
+                        && may_settle(
+                            job,
+                            &aggregators,
+                            &self.me,
+                            record.settle_deadline_ms(&self.settle),
+                            self.settle.step_ms,
+                            now,
+                        )
+                    {
+                        unavailable.push((*job, local.x_failures));
+                    }
+                }
+            }
             if record.outcome.is_some() || !record.leases.all_proved() {
                 continue;
             }
@@ -60,12 +81,21 @@ impl Node {
                 job,
                 &aggregators,
                 &self.me,
-                record.manifest.deadline_ms,
+                record.settle_deadline_ms(&self.settle),
                 self.settle.step_ms,
                 now,
             ) {
                 ready.push(*job);
             }
+        }
+        for (job, attempts) in unavailable {
+            warn!(%job, attempts, "no peer serves the job's data; failing the job");
+            let detail = format!(
+                "X could not be fetched from the entry peer or any connected peer in {attempts} attempts over at least {} s",
+                super::DATA_GIVE_UP_MS / 1000
+            );
+            self.fail_job(job, FailureReason::DataUnavailable { detail })
+                .await;
         }
         for job in ready {
             match self.build_settlement(job) {
@@ -78,21 +108,21 @@ impl Node {
                 }
                 Err(e) => {
                     warn!(%job, error = %e, "could not build the settlement; failing the job");
-                    self.fail_job(job, e.to_string()).await;
+                    let detail = e.to_string().chars().take(900).collect();
+                    self.fail_job(job, FailureReason::AggregationFailed { detail })
+                        .await;
                 }
             }
         }
     }
 
     /// Publishes that a job failed (as its elected aggregator), so clients stop waiting.
-    async fn fail_job(&mut self, job: starkscale_protocol::ids::JobId, detail: String) {
+    async fn fail_job(&mut self, job: starkscale_protocol::ids::JobId, reason: FailureReason) {
         let msg = starkscale_protocol::messages::JobFailed {
             job,
             reporter: self.me,
             failed_at_ms: now_ms(),
-            reason: starkscale_protocol::messages::FailureReason::AggregationFailed {
-                detail: detail.chars().take(900).collect(),
-            },
+            reason,
         };
         match SignedEnvelope::sign(&self.key, &self.network, msg)
             .map_err(|e| e.to_string())

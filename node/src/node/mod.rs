@@ -61,6 +61,10 @@ pub struct NodeConfig {
     pub gossip: GossipParams,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Lease rules. Network-wide: every peer of a network must use the same.
+    pub rules: LeaseRules,
+    /// Settlement timing (aggregator takeover, expiry). Network-wide, like `rules`.
+    pub settle: SettlePolicy,
 }
 
 impl NodeConfig {
@@ -80,6 +84,8 @@ impl NodeConfig {
             shard_entries: starkscale_protocol::plan::DEFAULT_TARGET_ENTRIES_PER_SHARD,
             gossip: GossipParams::default(),
             metrics_listen: None,
+            rules: LeaseRules::default(),
+            settle: SettlePolicy::default(),
         }
     }
 }
@@ -101,6 +107,10 @@ const RESEND_SETTLED_FOR_MS: u64 = 25_000;
 const MAX_REJECTS: u32 = 3;
 /// Wait after claiming before starting work, so conflicting claims can arrive.
 const CLAIM_SETTLE_MS: u64 = 300;
+/// The elected aggregator fails a job whose X no peer could serve in this many attempts…
+const DATA_GIVE_UP_ATTEMPTS: u32 = 5;
+/// … spanning at least this long.
+const DATA_GIVE_UP_MS: u64 = 15_000;
 
 /// Current unix time in ms.
 pub fn now_ms() -> u64 {
@@ -239,6 +249,11 @@ struct LocalJob {
     x: Option<IntMatrix>,
     /// X is being fetched.
     x_fetching: bool,
+    /// Failed attempts to fetch X in a row, when the first of them failed, and when to try
+    /// again.
+    x_failures: u32,
+    x_first_failure_ms: u64,
+    x_retry_at_ms: u64,
     /// Proof frames waiting for X before they can be checked.
     waiting_for_x: Vec<(Vec<u8>, Origin)>,
     /// Hashes of proof frames being checked.
@@ -312,6 +327,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (internal_tx, mut internal_rx) = mpsc::channel(256);
     let key = identity.signing_key();
     let me = PeerKey::from(&key);
+    let (rules, settle) = (cfg.rules, cfg.settle);
     let mut node = Node {
         network: NetworkId::from_name(&cfg.network),
         cfg,
@@ -331,8 +347,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         last_heartbeat_ms: 0,
         last_reannounce_ms: now_ms(),
         limits: JobLimits::default(),
-        rules: LeaseRules::default(),
-        settle: SettlePolicy::default(),
+        rules,
+        settle,
         stats: Default::default(),
         metrics: metrics.clone(),
     };
@@ -453,6 +469,7 @@ impl Node {
             self.last_reannounce_ms = now;
             self.reannounce().await;
         }
+        self.retry_x_fetches();
         if self.cfg.prove {
             self.claim_open_shards().await;
             self.start_due_work();

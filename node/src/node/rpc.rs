@@ -167,7 +167,7 @@ impl Node {
                     aggregator: aggregator_at(
                         &r.manifest.job,
                         &aggregators,
-                        r.manifest.deadline_ms,
+                        r.settle_deadline_ms(&self.settle),
                         self.settle.step_ms,
                         now,
                     ),

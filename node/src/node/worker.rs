@@ -8,7 +8,7 @@ use libp2p::PeerId;
 use starkscale_protocol::chunk::{verify_chunk, ChunkRef, CHUNK_SIZE};
 use starkscale_protocol::codec::Bytes;
 use starkscale_protocol::ids::{JobId, NetworkId, PeerKey};
-use starkscale_protocol::lease::claim_rank;
+use starkscale_protocol::lease::{claim_rank, ClaimOutcome, Freshness};
 use starkscale_protocol::manifest::Manifest;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{
@@ -185,14 +185,45 @@ impl Node {
         match x {
             Ok(x) => {
                 local.x = Some(x);
+                local.x_failures = 0;
                 let waiting = std::mem::take(&mut local.waiting_for_x);
                 for (frame, origin) in waiting {
                     self.on_gossip_frame(frame, origin).await;
                 }
             }
             Err(e) => {
-                warn!(%job, error = %e, "could not fetch X; will retry");
+                let now = now_ms();
+                if local.x_failures == 0 {
+                    local.x_first_failure_ms = now;
+                }
+                local.x_failures += 1;
+                let backoff = 1_000 * u64::from(local.x_failures.min(5));
+                local.x_retry_at_ms = now + backoff;
+                warn!(%job, error = %e, attempts = local.x_failures, "could not fetch X; will retry");
             }
+        }
+    }
+
+    /// Retries fetching X of open jobs whose last attempt failed, after a backoff.
+    pub(super) fn retry_x_fetches(&mut self) {
+        let now = now_ms();
+        let due: Vec<JobId> = self
+            .local
+            .iter()
+            .filter(|(job, l)| {
+                l.x.is_none()
+                    && !l.x_fetching
+                    && l.x_failures > 0
+                    && l.x_retry_at_ms <= now
+                    && self
+                        .jobs
+                        .get(job)
+                        .is_some_and(|r| !r.status(now, &self.settle).is_terminal())
+            })
+            .map(|(job, _)| *job)
+            .collect();
+        for job in due {
+            self.fetch_x(job);
         }
     }
 
@@ -245,6 +276,14 @@ impl Node {
                     self.cfg.lease.as_millis() as u64,
                     false,
                 );
+                // A claim this node would lose (say it let a lease on the shard lapse) is
+                // not worth sending.
+                if !matches!(
+                    record.leases.check_claim(&claim, now, Freshness::Live),
+                    Ok(ClaimOutcome::Won { .. })
+                ) {
+                    continue;
+                }
                 claims.push(ShardClaimed {
                     job: *job,
                     shard,

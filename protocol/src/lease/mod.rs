@@ -16,7 +16,9 @@
 //!   in the last `backup_window_percent` of `[created, deadline]` or the primary lease ends
 //!   within `near_expiry_ms`;
 //! - a lease lives from `claimed_at` until `lease_expires` or until the shard is proved,
-//!   whichever is first. A lease that expires without a proof reopens the shard.
+//!   whichever is first. A lease that expires without a proof reopens the shard, and its
+//!   holder may not win that shard again (so a peer that claims and never proves delays each
+//!   shard by at most one lease).
 //!
 //! The result is a function of the *set* of claims, so every peer that saw the same claims
 //! computes the same holders whatever the arrival order. Arrival time matters only through the
@@ -276,6 +278,17 @@ impl LeaseBook {
         let primary = live.iter().find(|l| !l.backup);
         if live.iter().any(|l| l.holder == claim.claimer) {
             return Err(Conflict::AlreadyHolds {
+                shard,
+                claimer: claim.claimer,
+            });
+        }
+        // The shard is not proved at `t`, so a lease of this claimer that ended by then
+        // lapsed without a proof.
+        if leases
+            .iter()
+            .any(|l| l.holder == claim.claimer && l.end_ms <= t)
+        {
+            return Err(Conflict::Lapsed {
                 shard,
                 claimer: claim.claimer,
             });

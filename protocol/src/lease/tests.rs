@@ -50,6 +50,31 @@ fn first_claim_holds_until_expiry_then_shard_reopens() {
 }
 
 #[test]
+fn a_lapsed_holder_cannot_take_the_shard_again() {
+    let mut b = book(1, LeaseRules::default());
+    b.insert_claim(claim(0, 1, 1_000, 5_000, false), 1_000, R)
+        .unwrap();
+    // Peer 1's lease ended at 6 000 with no proof: it may not claim shard 0 again, as primary
+    // or backup, while others may.
+    assert_eq!(
+        b.insert_claim(claim(0, 1, 6_000, 5_000, false), 6_000, R),
+        Ok(ClaimOutcome::Lost(Conflict::Lapsed {
+            shard: 0,
+            claimer: peer(1)
+        }))
+    );
+    assert_eq!(b.holder(0, 6_500), None);
+    assert_eq!(
+        b.insert_claim(claim(0, 2, 7_000, 5_000, false), 7_000, R),
+        Ok(ClaimOutcome::Won { backup: false })
+    );
+    assert!(matches!(
+        b.check_claim(&claim(0, 1, 11_000, 5_000, true), 11_000, R),
+        Ok(ClaimOutcome::Lost(Conflict::Lapsed { .. }))
+    ));
+}
+
+#[test]
 fn earlier_claim_arriving_late_takes_over() {
     let mut b = book(1, LeaseRules::default());
     b.insert_claim(claim(0, 1, 2_000, 5_000, false), 2_000, R)

@@ -180,6 +180,15 @@ pub enum Conflict {
         /// The limit.
         max: u32,
     },
+    /// The claimer let an earlier lease on this shard lapse without a proof: it may not hold
+    /// the shard again (a peer that claims and never proves cannot keep a shard from others).
+    #[error("{claimer} let an earlier lease on shard {shard} lapse without a proof")]
+    Lapsed {
+        /// Shard.
+        shard: u32,
+        /// Claimer.
+        claimer: PeerKey,
+    },
 }
 
 /// Why a claim is refused before resolution.
