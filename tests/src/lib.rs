@@ -1,6 +1,9 @@
 //! Test utilities for multi-node tests: build small in-process networks on 127.0.0.1 and
 //! submit jobs to them. The networks themselves live in [`starkscale_node::demo::LocalNet`].
 
+pub mod adversary;
+pub mod chaos;
+
 use std::time::Duration;
 
 use starkscale_node::client::{self, Outcome};

@@ -216,6 +216,9 @@ impl Node {
             other => {
                 let why = other.reason().map(|r| r.to_string()).unwrap_or_default();
                 self.metrics.proofs_rejected.inc();
+                if let Ok(mut stats) = self.stats.lock() {
+                    stats.proofs_refused += 1;
+                }
                 self.report(&origin, Verdict::Reject, &why).await;
                 return;
             }

@@ -11,6 +11,9 @@ mod gossip;
 mod rpc;
 mod worker;
 
+pub use rpc::prepare;
+pub use worker::prove_shard;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -129,6 +132,10 @@ pub struct NodeStats {
     pub jobs: usize,
     /// Jobs settled.
     pub settled: usize,
+    /// Gossip messages rejected, by the peer that sent them.
+    pub rejects: HashMap<PeerId, u32>,
+    /// Invalid shard proofs refused (bad proof bytes, wrong output, wrong binding).
+    pub proofs_refused: u64,
 }
 
 /// A running node.
@@ -576,6 +583,9 @@ impl Node {
             warn!(peer = %source, reason = why, "rejected gossip");
             let count = self.rejects.entry(*source).or_default();
             *count += 1;
+            if let Ok(mut stats) = self.stats.lock() {
+                stats.rejects.insert(*source, *count);
+            }
             if *count >= MAX_REJECTS {
                 let _ = self.net.ban(*source).await;
             }

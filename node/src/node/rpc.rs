@@ -31,7 +31,7 @@ pub(crate) enum Prepared {
 
 /// Validates a job and computes its manifest (with each shard's weight commitment).
 /// CPU-bound: runs on the blocking pool.
-pub(crate) fn prepare(
+pub fn prepare(
     spec: &JobSpec,
     entry: starkscale_protocol::ids::PeerKey,
     deadline_ms: u64,

@@ -1,0 +1,810 @@
+//! Misbehaving peers for fault tests: a real libp2p peer (same swarm code as a node) with its
+//! own ed25519 identity that speaks the wire protocol but cheats in one chosen way.
+//!
+//! An adversary is told the data of the jobs the harness submits (a real cheater could fetch
+//! it like any worker); it needs it to make proofs of the wrong thing. Everything it sends is
+//! signed with its own key unless the cheat is about signatures.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use libp2p::{Multiaddr, PeerId};
+use rand::{Rng, RngCore, SeedableRng};
+use starkscale_node::identity::Identity;
+use starkscale_node::network::{self, Client, GossipParams, NetConfig, NetEvent, Verdict};
+use starkscale_node::node::now_ms;
+use starkscale_node::settlement::{Settlement, SETTLEMENT_FORMAT};
+use starkscale_protocol::codec::{Bytes, MessageKind};
+use starkscale_protocol::envelope::forge;
+use starkscale_protocol::ids::{JobId, NetworkId, PeerKey, SignatureBytes};
+use starkscale_protocol::manifest::Manifest;
+use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::{
+    result_hash, topics, AggregatorHeartbeat, Capabilities, ChunkResponse, FetchChunk,
+    JobAnnounced, JobSettled, Load, Request, Response, ShardClaimed, ShardCredit, ShardProved,
+};
+use starkscale_protocol::{JobSpec, SignedEnvelope};
+use tokio::sync::{mpsc, oneshot};
+
+/// The ways an adversary cheats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cheat {
+    /// Claims a shard and gossips a wrong output with a proof made for other data (X changed).
+    WrongOutput,
+    /// Claims a shard and gossips an honest proof with bytes flipped.
+    FlippedProof,
+    /// Re-signs other workers' valid proofs as its own (stolen proofs).
+    StolenProof,
+    /// Gossips a proof it made for one shard (or an earlier job) as the proof of another.
+    Replay,
+    /// Gossips claims and proofs with forged or missing signatures.
+    ForgedSignature,
+    /// Claims shards that do not exist in the job's plan.
+    BogusClaims,
+    /// Claims as many shards as it may, with the longest lease, and proves nothing.
+    ClaimHog,
+    /// Advertises the aggregator role and settles jobs with a wrong result.
+    WrongAggregator,
+    /// Oversized and malformed messages on every topic and request, absurd job dimensions,
+    /// and garbage in answer to chunk requests.
+    Flood,
+    /// Announces a job of its own (valid manifest) and never serves its data.
+    WithholdData,
+}
+
+impl Cheat {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Cheat; 9] = [
+        Cheat::WrongOutput,
+        Cheat::FlippedProof,
+        Cheat::StolenProof,
+        Cheat::Replay,
+        Cheat::ForgedSignature,
+        Cheat::BogusClaims,
+        Cheat::ClaimHog,
+        Cheat::WrongAggregator,
+        Cheat::Flood,
+    ];
+
+    /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
+    /// A thief's copy is only checked where it arrives before the honest proof, a wrong
+    /// aggregator's settlement only where it is elected; hogs and withholders send nothing
+    /// invalid.
+    pub fn is_penalisable(self) -> bool {
+        matches!(
+            self,
+            Cheat::WrongOutput
+                | Cheat::FlippedProof
+                | Cheat::Replay
+                | Cheat::ForgedSignature
+                | Cheat::BogusClaims
+                | Cheat::Flood
+        )
+    }
+}
+
+/// How an adversary is set up.
+#[derive(Clone, Debug)]
+pub struct AdversaryConfig {
+    /// Identity seed.
+    pub seed: [u8; 32],
+    /// What it does.
+    pub cheat: Cheat,
+    /// Network name (signatures are bound to it).
+    pub network: String,
+    /// Peers to connect to.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Lease it asks for on shards it claims to prove (the claim hog asks for `max_lease`).
+    pub lease: Duration,
+    /// The longest lease the network's rules allow.
+    pub max_lease: Duration,
+    /// Most leases one peer may hold in one job (the network's rule).
+    pub max_leases_per_job: u32,
+}
+
+/// What an adversary did, for the harness's report.
+#[derive(Clone, Debug, Default)]
+pub struct AdversaryStats {
+    /// Frames published, by topic.
+    pub published: BTreeMap<String, u64>,
+    /// Shard proofs it published (each must be refused by every honest peer).
+    pub proofs_sent: u64,
+    /// Settlements it published (each must be refused).
+    pub settlements_sent: u64,
+    /// Requests it sent that no honest peer should answer with data.
+    pub bad_requests_sent: u64,
+    /// Chunk requests it answered with garbage.
+    pub garbage_chunks_served: u64,
+}
+
+/// A running adversary.
+pub struct Adversary {
+    /// Its protocol key.
+    pub key: PeerKey,
+    /// Its libp2p peer id.
+    pub peer_id: PeerId,
+    /// What it does.
+    pub cheat: Cheat,
+    /// Its network handle.
+    pub net: Client,
+    stats: Arc<Mutex<AdversaryStats>>,
+    jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
+    own_jobs: Arc<Mutex<Vec<JobId>>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    net_task: tokio::task::JoinHandle<()>,
+}
+
+impl Adversary {
+    /// Starts an adversary and connects it to its bootstrap peers.
+    pub async fn start(cfg: AdversaryConfig) -> anyhow::Result<Self> {
+        let identity = Identity::from_seed(cfg.seed);
+        let key = identity.signing_key();
+        let (net, events, event_loop) = network::new(
+            identity.keypair()?,
+            NetConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+                bootstrap: cfg.bootstrap.clone(),
+                topics: topics::ALL.iter().map(|t| t.to_string()).collect(),
+                gossip: GossipParams {
+                    // Lets it try messages larger than honest peers accept.
+                    max_transmit_size: 20 << 20,
+                    ..GossipParams::default()
+                },
+                metrics: None,
+            },
+        )?;
+        let net_task = tokio::spawn(event_loop.run());
+        let stats = Arc::new(Mutex::new(AdversaryStats::default()));
+        let jobs = Arc::new(Mutex::new(HashMap::new()));
+        let own_jobs = Arc::new(Mutex::new(Vec::new()));
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let mut state = State {
+            me: PeerKey::from(&key),
+            key,
+            network: NetworkId::from_name(&cfg.network),
+            rng: rand::rngs::StdRng::from_seed(cfg.seed),
+            net: net.clone(),
+            stats: stats.clone(),
+            jobs: jobs.clone(),
+            own_jobs: own_jobs.clone(),
+            manifests: HashMap::new(),
+            honest_proofs: HashMap::new(),
+            own_proofs: Vec::new(),
+            done: HashSet::new(),
+            cfg: cfg.clone(),
+            work_tx: None,
+        };
+        let task = tokio::spawn(async move { state.run(events, shutdown_rx).await });
+        Ok(Self {
+            key: PeerKey::from(&identity.signing_key()),
+            peer_id: net.peer_id(),
+            cheat: cfg.cheat,
+            net,
+            stats,
+            jobs,
+            own_jobs,
+            shutdown: Some(shutdown_tx),
+            task,
+            net_task,
+        })
+    }
+
+    /// Tells the adversary a job's data.
+    pub fn know(&self, spec: &JobSpec) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(spec.id(), spec.clone());
+        }
+    }
+
+    /// Jobs it announced itself (a withholder's).
+    pub fn own_jobs(&self) -> Vec<JobId> {
+        self.own_jobs.lock().map(|j| j.clone()).unwrap_or_default()
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> AdversaryStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops it.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.net_task.abort();
+    }
+}
+
+/// Frames made on the blocking pool, to publish from the adversary's task.
+type Outbox = mpsc::Sender<(&'static str, Vec<u8>)>;
+
+struct State {
+    cfg: AdversaryConfig,
+    key: SigningKey,
+    me: PeerKey,
+    network: NetworkId,
+    rng: rand::rngs::StdRng,
+    net: Client,
+    stats: Arc<Mutex<AdversaryStats>>,
+    jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
+    own_jobs: Arc<Mutex<Vec<JobId>>>,
+    manifests: HashMap<JobId, Manifest>,
+    /// Honest ShardProved frames seen, by job and shard.
+    honest_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
+    /// Valid proofs this adversary made itself, kept for replay.
+    own_proofs: Vec<ShardProved>,
+    /// Things done once (job, step).
+    done: HashSet<(JobId, u32)>,
+    work_tx: Option<Outbox>,
+}
+
+impl State {
+    async fn run(
+        &mut self,
+        mut events: mpsc::Receiver<NetEvent>,
+        mut shutdown: oneshot::Receiver<()>,
+    ) {
+        let (work_tx, mut work_rx) = mpsc::channel::<(&'static str, Vec<u8>)>(64);
+        self.work_tx = Some(work_tx);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(event) = events.recv() => self.on_event(event).await,
+                Some((topic, frame)) = work_rx.recv() => self.publish(topic, frame).await,
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+    }
+
+    async fn publish(&mut self, topic: &'static str, frame: Vec<u8>) {
+        if let Ok(mut s) = self.stats.lock() {
+            *s.published.entry(topic.to_string()).or_default() += 1;
+            if topic == topics::SHARD_PROVED {
+                s.proofs_sent += 1;
+            }
+            if topic == topics::JOB_SETTLED {
+                s.settlements_sent += 1;
+            }
+        }
+        let _ = self.net.publish(topic, frame).await;
+    }
+
+    fn sign<T: starkscale_protocol::envelope::GossipPayload>(&self, msg: T) -> Option<Vec<u8>> {
+        SignedEnvelope::sign(&self.key, &self.network, msg)
+            .ok()?
+            .to_frame()
+            .ok()
+    }
+
+    async fn on_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Gossip {
+                topic,
+                message_id,
+                source,
+                data,
+            } => {
+                // Never forwards anything.
+                let _ = self.net.validate(message_id, source, Verdict::Ignore).await;
+                self.on_gossip(&topic, data).await;
+            }
+            NetEvent::Request {
+                peer: _,
+                data,
+                channel,
+            } => {
+                if self.cfg.cheat == Cheat::Flood {
+                    if let Ok(Request::FetchChunk(FetchChunk { .. })) = Request::from_frame(&data) {
+                        let mut garbage = vec![0u8; 4096];
+                        self.rng.fill_bytes(&mut garbage);
+                        let frame = Response::Chunk(ChunkResponse::Found(Bytes(garbage)))
+                            .to_frame()
+                            .unwrap_or_default();
+                        if let Ok(mut s) = self.stats.lock() {
+                            s.garbage_chunks_served += 1;
+                        }
+                        let _ = self.net.respond(channel, frame).await;
+                    }
+                }
+                // Anything else: the channel is dropped and the asker gets an error.
+            }
+            NetEvent::PeerConnected(peer) => {
+                if self.cfg.cheat == Cheat::Flood {
+                    self.flood_requests(peer).await;
+                }
+            }
+            NetEvent::PeerDisconnected(_) => {}
+        }
+    }
+
+    async fn on_gossip(&mut self, topic: &str, data: Vec<u8>) {
+        if topic == topics::JOB_ANNOUNCED {
+            if let Ok(env) = SignedEnvelope::<JobAnnounced>::from_frame(&data, &self.network) {
+                let manifest = env.into_message().manifest;
+                if !self.manifests.contains_key(&manifest.job) {
+                    self.manifests.insert(manifest.job, manifest.clone());
+                    self.on_announced(manifest).await;
+                }
+            }
+        } else if topic == topics::SHARD_PROVED {
+            if let Ok(env) = SignedEnvelope::<ShardProved>::from_frame(&data, &self.network) {
+                let msg = env.message().clone();
+                if msg.worker != self.me {
+                    self.honest_proofs
+                        .entry(msg.job)
+                        .or_default()
+                        .insert(msg.shard, data);
+                    if self.cfg.cheat == Cheat::StolenProof {
+                        self.steal(msg).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn spec(&self, job: &JobId) -> Option<JobSpec> {
+        self.jobs.lock().ok()?.get(job).cloned()
+    }
+
+    /// A backdated claim (as early as the rules allow, so it beats honest claims).
+    fn claim(&self, manifest: &Manifest, shard: u32, lease: Duration) -> Option<Vec<u8>> {
+        let at = manifest.created_ms;
+        let expires = (at + lease.as_millis() as u64).min(manifest.deadline_ms);
+        self.sign(ShardClaimed {
+            job: manifest.job,
+            shard,
+            claimed_at_ms: at,
+            lease_expires_ms: expires,
+            claimer: self.me,
+            backup: false,
+        })
+    }
+
+    async fn on_announced(&mut self, manifest: Manifest) {
+        let Ok(plan) = manifest.plan() else {
+            return;
+        };
+        let count = plan.shard_count();
+        let job = manifest.job;
+        let pick = self.rng.gen_range(0..count);
+        match self.cfg.cheat {
+            Cheat::WrongOutput | Cheat::FlippedProof | Cheat::Replay => {
+                if let Some(frame) = self.claim(&manifest, pick, self.cfg.lease) {
+                    self.publish(topics::SHARD_CLAIMED, frame).await;
+                }
+                let Some(spec) = self.spec(&job) else {
+                    return;
+                };
+                let other = if count > 1 {
+                    (pick + 1 + self.rng.gen_range(0..count - 1)) % count
+                } else {
+                    pick
+                };
+                let cheat = self.cfg.cheat;
+                let replay_from = self.own_proofs.last().cloned();
+                let (key, network, tx) = (
+                    self.key.clone(),
+                    self.network,
+                    self.work_tx.clone().expect("outbox set in run"),
+                );
+                let me = self.me;
+                let made = tokio::task::spawn_blocking(move || {
+                    bad_proof(
+                        cheat,
+                        &key,
+                        &network,
+                        &manifest,
+                        &spec,
+                        pick,
+                        other,
+                        replay_from,
+                        me,
+                    )
+                })
+                .await;
+                if let Ok(Ok((frame, honest))) = made {
+                    if let Some(p) = honest {
+                        self.own_proofs.push(p);
+                    }
+                    let _ = tx.send((topics::SHARD_PROVED, frame)).await;
+                }
+            }
+            Cheat::StolenProof => {
+                // Holds a short lease on every shard, so that re-signed copies of the honest
+                // proofs pass the lease rule and reach proof verification.
+                for shard in 0..count.min(self.cfg.max_leases_per_job) {
+                    if let Some(frame) = self.claim(&manifest, shard, Duration::from_millis(1_000))
+                    {
+                        self.publish(topics::SHARD_CLAIMED, frame).await;
+                    }
+                }
+            }
+            Cheat::ForgedSignature => self.forge(&manifest, pick).await,
+            Cheat::BogusClaims => {
+                for shard in [count, count + 7, u32::MAX] {
+                    if let Some(frame) = self.claim(&manifest, shard, self.cfg.lease) {
+                        self.publish(topics::SHARD_CLAIMED, frame).await;
+                    }
+                }
+            }
+            Cheat::ClaimHog => {
+                for shard in 0..count.min(self.cfg.max_leases_per_job) {
+                    if let Some(frame) = self.claim(&manifest, shard, self.cfg.max_lease) {
+                        self.publish(topics::SHARD_CLAIMED, frame).await;
+                    }
+                }
+            }
+            Cheat::WrongAggregator | Cheat::WithholdData => {}
+            Cheat::Flood => self.flood(&manifest).await,
+        }
+    }
+
+    async fn steal(&mut self, mut msg: ShardProved) {
+        if !self.done.insert((msg.job, msg.shard)) {
+            return;
+        }
+        msg.worker = self.me;
+        msg.proved_at_ms = now_ms();
+        if let Some(frame) = self.sign(msg) {
+            self.publish(topics::SHARD_PROVED, frame).await;
+        }
+    }
+
+    /// Claims and proofs with broken signatures: a flipped signature bit, an all-zero
+    /// ("missing") signature, and a frame naming an honest peer as signer.
+    async fn forge(&mut self, manifest: &Manifest, shard: u32) {
+        let claim = ShardClaimed {
+            job: manifest.job,
+            shard,
+            claimed_at_ms: manifest.created_ms,
+            lease_expires_ms: (manifest.created_ms + self.cfg.lease.as_millis() as u64)
+                .min(manifest.deadline_ms),
+            claimer: manifest.entry,
+            backup: false,
+        };
+        let Ok(env) = SignedEnvelope::sign(&self.key, &self.network, claim) else {
+            return;
+        };
+        let mut flipped = env.signature().0;
+        flipped[7] ^= 0x20;
+        let payload = env.payload_bytes().to_vec();
+        let frames = [
+            // Our signature over a claim in the entry peer's name.
+            forge::frame(
+                MessageKind::ShardClaimed,
+                &manifest.job,
+                &manifest.entry,
+                env.signature(),
+                &payload,
+            ),
+            forge::frame(
+                MessageKind::ShardClaimed,
+                &manifest.job,
+                &manifest.entry,
+                &SignatureBytes([0; 64]),
+                &payload,
+            ),
+            forge::frame(
+                MessageKind::ShardClaimed,
+                &manifest.job,
+                &manifest.entry,
+                &SignatureBytes(flipped),
+                &payload,
+            ),
+        ];
+        for frame in frames.into_iter().flatten() {
+            self.publish(topics::SHARD_CLAIMED, frame).await;
+        }
+        // A proof "by" the entry peer with a missing signature.
+        let proof = ShardProved {
+            job: manifest.job,
+            shard,
+            worker: manifest.entry,
+            config_id: manifest.config_id,
+            proved_at_ms: now_ms(),
+            output: IntMatrix::new(1, 1, vec![0]).expect("1x1"),
+            commitment: [0; 32],
+            proof: Bytes(vec![0; 64]),
+        };
+        if let Ok(env) = SignedEnvelope::sign(&self.key, &self.network, proof) {
+            if let Ok(frame) = forge::frame(
+                MessageKind::ShardProved,
+                &manifest.job,
+                &manifest.entry,
+                &SignatureBytes([0; 64]),
+                env.payload_bytes(),
+            ) {
+                self.publish(topics::SHARD_PROVED, frame).await;
+            }
+        }
+    }
+
+    /// Malformed, mislabelled and oversized frames on every topic, and a job announcement
+    /// with absurd dimensions.
+    async fn flood(&mut self, manifest: &Manifest) {
+        for topic in topics::ALL {
+            let mut garbage = vec![0u8; 300];
+            self.rng.fill_bytes(&mut garbage);
+            self.publish(topic, garbage).await;
+            // A header of the topic's own kind followed by a body far over its limit.
+            let kind = MessageKind::ALL
+                .iter()
+                .copied()
+                .find(|k| topics::for_kind(*k) == Some(topic));
+            if let Some(kind) = kind {
+                let mut big = header(kind);
+                big.resize(600 << 10, 0xAB);
+                self.publish(topic, big).await;
+            }
+        }
+        // Larger than any honest peer's gossip limit.
+        self.publish(topics::SHARD_PROVED, vec![7u8; 17 << 20])
+            .await;
+        // A signed announcement of a job with absurd dimensions, as its own entry peer.
+        let mut absurd = manifest.clone();
+        absurd.entry = self.me;
+        absurd.w.rows = u32::MAX;
+        absurd.w.cols = u32::MAX;
+        absurd.x.rows = u32::MAX;
+        if let Some(frame) = self.sign(JobAnnounced { manifest: absurd }) {
+            self.publish(topics::JOB_ANNOUNCED, frame).await;
+        }
+    }
+
+    /// Malformed and oversized requests to a peer.
+    async fn flood_requests(&mut self, peer: PeerId) {
+        let mut garbage = vec![0u8; 200];
+        self.rng.fill_bytes(&mut garbage);
+        // Small request kinds have a 256-byte limit.
+        let mut big_status = header(MessageKind::JobStatus);
+        big_status.resize(64 << 10, 1);
+        // A gossip kind sent as a request.
+        let mut misplaced = header(MessageKind::ShardClaimed);
+        misplaced.resize(100, 0);
+        let requests = [garbage, big_status, misplaced, vec![0u8; 3], Vec::new()];
+        let n = requests.len() as u64;
+        let net = self.net.clone();
+        tokio::spawn(async move {
+            for request in requests {
+                let _ = net.request(peer, request).await;
+            }
+        });
+        if let Ok(mut s) = self.stats.lock() {
+            s.bad_requests_sent += n;
+        }
+    }
+
+    /// A withholder announces one job of its own, with a valid manifest, once peers listen.
+    async fn announce_withheld(&mut self) {
+        if !self.own_jobs.lock().is_ok_and(|j| j.is_empty()) {
+            return;
+        }
+        if self
+            .net
+            .info()
+            .await
+            .map_or(true, |i| i.connected.is_empty())
+        {
+            return;
+        }
+        let json = starkscale_node::demo::random_job_json(16, 32, u64::from(self.rng.next_u32()));
+        let Ok(spec) =
+            JobSpec::from_json_slice(json.as_bytes(), &starkscale_protocol::JobLimits::default())
+        else {
+            return;
+        };
+        let (me, deadline) = (self.me, now_ms() + 90_000);
+        let Ok(Ok((manifest, _chunks))) = tokio::task::spawn_blocking(move || {
+            starkscale_node::node::prepare(&spec, me, deadline, 1 << 10)
+        })
+        .await
+        else {
+            return;
+        };
+        let job = manifest.job;
+        if let Some(frame) = self.sign(JobAnnounced { manifest }) {
+            if let Ok(mut own) = self.own_jobs.lock() {
+                own.push(job);
+            }
+            self.publish(topics::JOB_ANNOUNCED, frame).await;
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        if self.cfg.cheat == Cheat::WithholdData {
+            self.announce_withheld().await;
+            return;
+        }
+        if self.cfg.cheat != Cheat::WrongAggregator {
+            return;
+        }
+        let heartbeat = AggregatorHeartbeat {
+            aggregator: self.me,
+            sent_at_ms: now_ms(),
+            capabilities: Capabilities {
+                aggregate: true,
+                prove: false,
+                max_concurrent_leases: 0,
+                config_ids: vec![starkscale_prover::CONFIG_ID],
+            },
+            load: Load {
+                active_leases: 0,
+                pending_aggregations: 0,
+            },
+        };
+        if let Some(frame) = self.sign(heartbeat) {
+            self.publish(topics::AGGREGATOR_HEARTBEAT, frame).await;
+        }
+        // Settle every job whose proofs it has all seen, with a wrong result.
+        let ready: Vec<JobId> = self
+            .manifests
+            .iter()
+            .filter(|(job, m)| {
+                let shards = m.plan().map(|p| p.shard_count()).unwrap_or(0);
+                !self.done.contains(&(**job, u32::MAX))
+                    && self
+                        .honest_proofs
+                        .get(job)
+                        .is_some_and(|p| p.len() as u32 == shards)
+            })
+            .map(|(job, _)| *job)
+            .collect();
+        for job in ready {
+            self.done.insert((job, u32::MAX));
+            if let Some(frame) = self.wrong_settlement(&job) {
+                self.publish(topics::JOB_SETTLED, frame).await;
+            }
+        }
+    }
+
+    fn wrong_settlement(&self, job: &JobId) -> Option<Vec<u8>> {
+        let manifest = self.manifests.get(job)?.clone();
+        let spec = self.spec(job)?;
+        let frames = self.honest_proofs.get(job)?;
+        let mut rows = Vec::new();
+        let mut credits = Vec::new();
+        for (shard, frame) in frames {
+            let env = SignedEnvelope::<ShardProved>::from_frame(frame, &self.network).ok()?;
+            rows.extend_from_slice(env.message().output.data());
+            credits.push(ShardCredit {
+                shard: *shard,
+                worker: env.message().worker,
+            });
+        }
+        rows[0] += 1;
+        let (m, _, n) = manifest.dims();
+        let result = IntMatrix::new(m as usize, n as usize, rows).ok()?;
+        let settled_at_ms = now_ms();
+        let settlement = Settlement {
+            format: SETTLEMENT_FORMAT.into(),
+            network: self.network,
+            manifest,
+            x: spec.x().clone(),
+            result: result.clone(),
+            shard_proofs: frames.values().cloned().map(Bytes).collect(),
+            aggregator: self.me,
+            settled_at_ms,
+        }
+        .sign(&self.key)
+        .ok()?;
+        self.sign(JobSettled {
+            job: *job,
+            aggregator: self.me,
+            config_id: starkscale_prover::CONFIG_ID,
+            settled_at_ms,
+            result_hash: result_hash(&result),
+            result: Some(result),
+            credits,
+            settlement: Bytes(settlement),
+        })
+    }
+}
+
+/// A frame header of `kind` (version and kind tag) with no body.
+fn header(kind: MessageKind) -> Vec<u8> {
+    let mut out = starkscale_protocol::codec::PROTOCOL_VERSION
+        .to_le_bytes()
+        .to_vec();
+    out.push(kind.tag());
+    out
+}
+
+/// Makes the bad ShardProved frame of a proof-forging cheat. Returns it and, for a replayer,
+/// the honest proof it made (kept to replay in a later job).
+#[allow(clippy::too_many_arguments)]
+fn bad_proof(
+    cheat: Cheat,
+    key: &SigningKey,
+    network: &NetworkId,
+    manifest: &Manifest,
+    spec: &JobSpec,
+    shard: u32,
+    other: u32,
+    replay_from: Option<ShardProved>,
+    me: PeerKey,
+) -> anyhow::Result<(Vec<u8>, Option<ShardProved>)> {
+    let plan = manifest.plan()?;
+    let rows_of = |s: u32| -> anyhow::Result<IntMatrix> {
+        let range = plan
+            .shard(s)
+            .ok_or_else(|| anyhow::anyhow!("no shard {s}"))?;
+        spec.w()
+            .row_block(range.rows_usize())
+            .ok_or_else(|| anyhow::anyhow!("rows of shard {s} out of range"))
+    };
+    let sign = |msg: ShardProved| -> anyhow::Result<Vec<u8>> {
+        Ok(SignedEnvelope::sign(key, network, msg)?.to_frame()?)
+    };
+    let decode = |frame: &[u8]| -> anyhow::Result<ShardProved> {
+        Ok(SignedEnvelope::<ShardProved>::from_frame(frame, network)?.into_message())
+    };
+    match cheat {
+        Cheat::WrongOutput => {
+            // A valid proof, but for X' ≠ X: its output is W·X', not W·X.
+            let mut x = spec.x().data().to_vec();
+            x[0] += 1;
+            let x2 = IntMatrix::new(spec.x().rows(), spec.x().cols(), x)?;
+            let frame = starkscale_node::node::prove_shard(
+                key,
+                network,
+                manifest,
+                shard,
+                &rows_of(shard)?,
+                &x2,
+            )?;
+            Ok((frame, None))
+        }
+        Cheat::FlippedProof => {
+            let frame = starkscale_node::node::prove_shard(
+                key,
+                network,
+                manifest,
+                shard,
+                &rows_of(shard)?,
+                spec.x(),
+            )?;
+            let mut msg = decode(&frame)?;
+            let mid = msg.proof.0.len() / 2;
+            msg.proof.0[mid] ^= 0x01;
+            Ok((sign(msg)?, None))
+        }
+        Cheat::Replay => {
+            // A proof it made honestly, for this job's shard `other` or an earlier job,
+            // relabelled as the proof of `shard`.
+            let honest = match replay_from {
+                Some(old) if old.job != manifest.job => old,
+                _ => decode(&starkscale_node::node::prove_shard(
+                    key,
+                    network,
+                    manifest,
+                    other,
+                    &rows_of(other)?,
+                    spec.x(),
+                )?)?,
+            };
+            let target = rows_of(shard)?.checked_mul(spec.x())?;
+            let key_of = manifest
+                .shard_keys
+                .get(shard as usize)
+                .map(|k| k.commitment)
+                .unwrap_or_default();
+            let relabelled = ShardProved {
+                job: manifest.job,
+                shard,
+                worker: me,
+                proved_at_ms: now_ms(),
+                output: target,
+                commitment: key_of,
+                ..honest.clone()
+            };
+            let keep = (honest.job == manifest.job).then_some(honest);
+            Ok((sign(relabelled)?, keep))
+        }
+        _ => anyhow::bail!("{cheat:?} does not forge proofs"),
+    }
+}
