@@ -69,14 +69,14 @@ impl Cheat {
     ];
 
     /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
-    /// A thief's copy is only checked where it arrives before the honest proof, a wrong
-    /// aggregator's settlement only where it is elected; hogs and withholders send nothing
-    /// invalid.
+    /// A wrong aggregator's settlement is only checked where it is elected; hogs and
+    /// withholders send nothing invalid.
     pub fn is_penalisable(self) -> bool {
         matches!(
             self,
             Cheat::WrongOutput
                 | Cheat::FlippedProof
+                | Cheat::StolenProof
                 | Cheat::Replay
                 | Cheat::ForgedSignature
                 | Cheat::BogusClaims
@@ -197,6 +197,17 @@ impl Adversary {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.insert(spec.id(), spec.clone());
         }
+    }
+
+    /// Its full listen address (`…/p2p/<peer id>`), once listening.
+    pub async fn address(&self) -> anyhow::Result<Multiaddr> {
+        for _ in 0..100 {
+            if let Some(addr) = self.net.info().await?.listen_addrs.into_iter().next() {
+                return Ok(addr.with(libp2p::multiaddr::Protocol::P2p(self.peer_id)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("adversary did not start listening")
     }
 
     /// Jobs it announced itself (a withholder's).
@@ -415,13 +426,51 @@ impl State {
                 }
             }
             Cheat::StolenProof => {
-                // Holds a short lease on every shard, so that re-signed copies of the honest
+                // Holds a short lease on shards, so that re-signed copies of other workers'
                 // proofs pass the lease rule and reach proof verification.
                 for shard in 0..count.min(self.cfg.max_leases_per_job) {
                     if let Some(frame) = self.claim(&manifest, shard, Duration::from_millis(1_000))
                     {
                         self.publish(topics::SHARD_CLAIMED, frame).await;
                     }
+                }
+                // At once, a valid proof another worker (a bystander it copied from) made for
+                // a shard it holds, re-signed as its own; later, copies of honest gossip.
+                let Some(spec) = self.spec(&job) else {
+                    return;
+                };
+                let mut seed = [0u8; 32];
+                self.rng.fill_bytes(&mut seed);
+                let shard = pick.min(self.cfg.max_leases_per_job.saturating_sub(1));
+                let (key, network, me) = (self.key.clone(), self.network, self.me);
+                let tx = self.work_tx.clone().expect("outbox set in run");
+                let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+                    let bystander = SigningKey::from_bytes(&seed);
+                    let plan = manifest.plan()?;
+                    let range = plan
+                        .shard(shard)
+                        .ok_or_else(|| anyhow::anyhow!("no shard {shard}"))?;
+                    let w = spec
+                        .w()
+                        .row_block(range.rows_usize())
+                        .ok_or_else(|| anyhow::anyhow!("rows out of range"))?;
+                    let frame = starkscale_node::node::prove_shard(
+                        &bystander,
+                        &network,
+                        &manifest,
+                        shard,
+                        &w,
+                        spec.x(),
+                    )?;
+                    let mut msg =
+                        SignedEnvelope::<ShardProved>::from_frame(&frame, &network)?.into_message();
+                    msg.worker = me;
+                    Ok(SignedEnvelope::sign(&key, &network, msg)?.to_frame()?)
+                })
+                .await;
+                if let Ok(Ok(frame)) = made {
+                    self.done.insert((job, shard));
+                    let _ = tx.send((topics::SHARD_PROVED, frame)).await;
                 }
             }
             Cheat::ForgedSignature => self.forge(&manifest, pick).await,
@@ -455,71 +504,53 @@ impl State {
         }
     }
 
-    /// Claims and proofs with broken signatures: a flipped signature bit, an all-zero
-    /// ("missing") signature, and a frame naming an honest peer as signer.
+    /// Claims and proofs with broken signatures: its own signature over a claim in the entry
+    /// peer's name, an all-zero ("missing") signature, and a signature with one bit flipped.
     async fn forge(&mut self, manifest: &Manifest, shard: u32) {
+        use ed25519_dalek::Signer;
+        use starkscale_protocol::codec::to_canonical_bytes;
+        use starkscale_protocol::envelope::signing_bytes;
+        let job = manifest.job;
+        let victim = manifest.entry;
         let claim = ShardClaimed {
-            job: manifest.job,
+            job,
             shard,
             claimed_at_ms: manifest.created_ms,
             lease_expires_ms: (manifest.created_ms + self.cfg.lease.as_millis() as u64)
                 .min(manifest.deadline_ms),
-            claimer: manifest.entry,
+            claimer: victim,
             backup: false,
         };
-        let Ok(env) = SignedEnvelope::sign(&self.key, &self.network, claim) else {
-            return;
-        };
-        let mut flipped = env.signature().0;
-        flipped[7] ^= 0x20;
-        let payload = env.payload_bytes().to_vec();
-        let frames = [
-            // Our signature over a claim in the entry peer's name.
-            forge::frame(
-                MessageKind::ShardClaimed,
-                &manifest.job,
-                &manifest.entry,
-                env.signature(),
-                &payload,
-            ),
-            forge::frame(
-                MessageKind::ShardClaimed,
-                &manifest.job,
-                &manifest.entry,
-                &SignatureBytes([0; 64]),
-                &payload,
-            ),
-            forge::frame(
-                MessageKind::ShardClaimed,
-                &manifest.job,
-                &manifest.entry,
-                &SignatureBytes(flipped),
-                &payload,
-            ),
-        ];
-        for frame in frames.into_iter().flatten() {
-            self.publish(topics::SHARD_CLAIMED, frame).await;
-        }
-        // A proof "by" the entry peer with a missing signature.
         let proof = ShardProved {
-            job: manifest.job,
+            job,
             shard,
-            worker: manifest.entry,
+            worker: victim,
             config_id: manifest.config_id,
             proved_at_ms: now_ms(),
             output: IntMatrix::new(1, 1, vec![0]).expect("1x1"),
             commitment: [0; 32],
             proof: Bytes(vec![0; 64]),
         };
-        if let Ok(env) = SignedEnvelope::sign(&self.key, &self.network, proof) {
-            if let Ok(frame) = forge::frame(
-                MessageKind::ShardProved,
-                &manifest.job,
-                &manifest.entry,
-                &SignatureBytes([0; 64]),
-                env.payload_bytes(),
-            ) {
-                self.publish(topics::SHARD_PROVED, frame).await;
+        let (Ok(claim), Ok(proof)) = (to_canonical_bytes(&claim), to_canonical_bytes(&proof))
+        else {
+            return;
+        };
+        for (kind, topic, payload) in [
+            (MessageKind::ShardClaimed, topics::SHARD_CLAIMED, claim),
+            (MessageKind::ShardProved, topics::SHARD_PROVED, proof),
+        ] {
+            let ours = self
+                .key
+                .sign(&signing_bytes(&self.network, kind, &job, &payload))
+                .to_bytes();
+            let mut flipped = ours;
+            flipped[7] ^= 0x20;
+            for signature in [ours, [0; 64], flipped] {
+                if let Ok(frame) =
+                    forge::frame(kind, &job, &victim, &SignatureBytes(signature), &payload)
+                {
+                    self.publish(topic, frame).await;
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ mod rpc;
 mod worker;
 
 pub use rpc::prepare;
-pub use worker::prove_shard;
+pub use worker::{fetch_chunks, prove_shard};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;

@@ -192,7 +192,7 @@ impl Node {
         let mut jobs: Vec<_> = self
             .jobs
             .values()
-            .filter(|r| r.manifest.deadline_ms >= req.since_ms && r.outcome.is_none())
+            .filter(|r| r.manifest.deadline_ms >= req.since_ms)
             .map(|r| r.manifest.job)
             .collect();
         jobs.sort();
@@ -202,6 +202,14 @@ impl Node {
                 frames.push(local.announce.clone());
             }
         }
+        // Settled jobs: their settlement carries every proof, so claims and proofs are left
+        // out; open jobs: their claims and verified proofs.
+        for job in &jobs {
+            if let Some((frame, _)) = self.local.get(job).and_then(|l| l.settled.as_ref()) {
+                frames.push(frame.clone());
+            }
+        }
+        jobs.retain(|job| self.jobs.get(job).is_some_and(|r| r.outcome.is_none()));
         for job in &jobs {
             if let Some(local) = self.local.get(job) {
                 frames.extend(local.claims.iter().cloned());
