@@ -337,8 +337,10 @@ impl State {
         if topic == topics::JOB_ANNOUNCED {
             if let Ok(env) = SignedEnvelope::<JobAnnounced>::from_frame(&data, &self.network) {
                 let manifest = env.into_message().manifest;
-                if !self.manifests.contains_key(&manifest.job) {
-                    self.manifests.insert(manifest.job, manifest.clone());
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.manifests.entry(manifest.job)
+                {
+                    slot.insert(manifest.clone());
                     self.on_announced(manifest).await;
                 }
             }

@@ -5,6 +5,8 @@
 //!
 //! The tests in this file run one at a time (they share two cores and use short leases).
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -430,11 +432,17 @@ async fn two_halves_of_a_split_network_settle_their_jobs_and_agree_after_healing
     for spec in [&spec_a, &spec_b] {
         let want = starkscale_protocol::messages::result_hash(&spec.reference_product().unwrap());
         for i in 0..6 {
-            wait_for(&cluster, i, &spec.id(), |v| match v.report.status {
-                JobStatus::Settled { result_hash } => Some(assert_eq!(result_hash, want)),
+            let settled = wait_for(&cluster, i, &spec.id(), |v| match v.report.status {
+                JobStatus::Settled { result_hash } => Some(result_hash),
                 _ => None,
             })
             .await;
+            assert_eq!(
+                settled,
+                want,
+                "node {i} settled job {} with another result",
+                spec.id()
+            );
         }
     }
     eprintln!("halves agreed {} ms after healing", now_ms() - started);
