@@ -27,13 +27,21 @@ pub enum FrameKind {
     Proof = 2,
     /// The signed JobSettled (carries the settlement artefact).
     Settled = 3,
+    /// The signed JobFailed.
+    Failed = 4,
 }
 
 impl FrameKind {
     fn from_u8(v: u8) -> Option<Self> {
-        [Self::Announce, Self::Claim, Self::Proof, Self::Settled]
-            .into_iter()
-            .find(|k| *k as u8 == v)
+        [
+            Self::Announce,
+            Self::Claim,
+            Self::Proof,
+            Self::Settled,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == v)
     }
 }
 
@@ -152,6 +160,8 @@ pub struct JobCounts {
     pub proved_shards: Vec<u32>,
     /// Settlements (1 when settled).
     pub settlements: usize,
+    /// Failures (1 when failed).
+    pub failures: usize,
 }
 
 /// What a state database holds.
@@ -187,6 +197,7 @@ pub fn summarise(path: &Path) -> anyhow::Result<Summary> {
             proofs: count(FrameKind::Proof),
             proved_shards,
             settlements: count(FrameKind::Settled),
+            failures: count(FrameKind::Failed),
         });
     }
     Ok(Summary {

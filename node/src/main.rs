@@ -327,8 +327,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{} chunk(s) indexed", summary.chunks);
                 for job in &summary.jobs {
                     println!(
-                        "job {}: announcement {}, claims {}, proofs {} (shards {:?}), settlement {}",
-                        job.job, job.announcements, job.claims, job.proofs, job.proved_shards, job.settlements
+                        "job {}: announcement {}, claims {}, proofs {} (shards {:?}), settlement {}, failure {}",
+                        job.job, job.announcements, job.claims, job.proofs, job.proved_shards, job.settlements, job.failures
                     );
                 }
             }

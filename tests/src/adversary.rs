@@ -132,6 +132,7 @@ pub struct Adversary {
     stats: Arc<Mutex<AdversaryStats>>,
     jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
     own_jobs: Arc<Mutex<Vec<JobId>>>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     net_task: tokio::task::JoinHandle<()>,
@@ -160,6 +161,7 @@ impl Adversary {
         let stats = Arc::new(Mutex::new(AdversaryStats::default()));
         let jobs = Arc::new(Mutex::new(HashMap::new()));
         let own_jobs = Arc::new(Mutex::new(Vec::new()));
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let mut state = State {
             me: PeerKey::from(&key),
@@ -170,6 +172,7 @@ impl Adversary {
             stats: stats.clone(),
             jobs: jobs.clone(),
             own_jobs: own_jobs.clone(),
+            armed: armed.clone(),
             manifests: HashMap::new(),
             honest_proofs: HashMap::new(),
             own_proofs: Vec::new(),
@@ -186,10 +189,17 @@ impl Adversary {
             stats,
             jobs,
             own_jobs,
+            armed,
             shutdown: Some(shutdown_tx),
             task,
             net_task,
         })
+    }
+
+    /// Lets it start cheating (until then it only connects, so a harness can wait for it to
+    /// join every node before anyone has a reason to ban it).
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Tells the adversary a job's data.
@@ -243,6 +253,7 @@ struct State {
     stats: Arc<Mutex<AdversaryStats>>,
     jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
     own_jobs: Arc<Mutex<Vec<JobId>>>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
     manifests: HashMap<JobId, Manifest>,
     /// Honest ShardProved frames seen, by job and shard.
     honest_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
@@ -267,9 +278,13 @@ impl State {
                 _ = &mut shutdown => break,
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some((topic, frame)) = work_rx.recv() => self.publish(topic, frame).await,
-                _ = tick.tick() => self.on_tick().await,
+                _ = tick.tick(), if self.armed() => self.on_tick().await,
             }
         }
+    }
+
+    fn armed(&self) -> bool {
+        self.armed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn publish(&mut self, topic: &'static str, frame: Vec<u8>) {
@@ -302,7 +317,9 @@ impl State {
             } => {
                 // Never forwards anything.
                 let _ = self.net.validate(message_id, source, Verdict::Ignore).await;
-                self.on_gossip(&topic, data).await;
+                if self.armed() {
+                    self.on_gossip(&topic, data).await;
+                }
             }
             NetEvent::Request {
                 peer: _,
@@ -325,7 +342,7 @@ impl State {
                 // Anything else: the channel is dropped and the asker gets an error.
             }
             NetEvent::PeerConnected(peer) => {
-                if self.cfg.cheat == Cheat::Flood {
+                if self.cfg.cheat == Cheat::Flood && self.armed() {
                     self.flood_requests(peer).await;
                 }
             }

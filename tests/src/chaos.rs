@@ -447,6 +447,9 @@ pub async fn run_scenario(seed: u64, params: ScenarioParams) -> anyhow::Result<S
     for adv in &adversaries {
         wait_connected(&cluster, adv.peer_id, Duration::from_secs(20)).await?;
     }
+    for adv in &adversaries {
+        adv.arm();
+    }
     // Aggregator-role cheaters must be heard before the jobs start to be electable.
     tokio::time::sleep(Duration::from_millis(600)).await;
 

@@ -46,6 +46,7 @@ async fn with_adversary(cluster: &Cluster, cheat: Cheat) -> Adversary {
     wait_connected(cluster, adv.peer_id, Duration::from_secs(20))
         .await
         .unwrap();
+    adv.arm();
     adv
 }
 

@@ -117,6 +117,10 @@ impl Node {
                     if record.outcome.is_none() {
                         warn!(job = %msg.job, reason = %msg.reason, "job failed");
                         record.outcome = Some(Outcome::Failed { reason: msg.reason });
+                        self.persist(&msg.job, FrameKind::Failed, &[], &frame);
+                        if let Some(local) = self.local.get_mut(&msg.job) {
+                            local.failed = Some(frame);
+                        }
                     }
                 }
                 self.report(&origin, Verdict::Accept, "").await;

@@ -98,8 +98,9 @@ pub const DEFAULT_NETWORK: &str = "starkscale-local";
 
 /// Heartbeat period of aggregators.
 const HEARTBEAT_EVERY_MS: u64 = 5_000;
-/// An aggregator not heard from for this long leaves the election set.
-const AGGREGATOR_TTL_MS: u64 = 60_000;
+/// An aggregator not heard from for this long (three heartbeats) leaves the election set, so
+/// a crashed aggregator stops blocking its jobs' elections soon.
+const AGGREGATOR_TTL_MS: u64 = 15_000;
 /// How often a node re-sends its own frames for work that is not done yet (lossy links, peers
 /// that were briefly disconnected, JobSettled frames peers ignored for want of a heartbeat).
 const REANNOUNCE_EVERY_MS: u64 = 20_000;
@@ -267,6 +268,8 @@ struct LocalJob {
     checking: HashSet<[u8; 32]>,
     /// The signed JobSettled frame and the settlement bytes, once settled.
     settled: Option<(Vec<u8>, Vec<u8>)>,
+    /// The signed JobFailed frame, once failed.
+    failed: Option<Vec<u8>>,
     /// We are building the settlement.
     settling: bool,
 }
@@ -691,6 +694,25 @@ impl Node {
                                 )?;
                                 if let Some(local) = self.local.get_mut(&job) {
                                     local.proofs.insert(msg.shard, frame.clone());
+                                }
+                                Ok(())
+                            })
+                    }
+                    FrameKind::Failed => {
+                        use starkscale_protocol::messages::JobFailed;
+                        SignedEnvelope::<JobFailed>::from_frame(&frame, &self.network)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|env| {
+                                let record = self
+                                    .jobs
+                                    .get_mut(&job)
+                                    .ok_or_else(|| anyhow::anyhow!("failure without job"))?;
+                                record.outcome =
+                                    Some(starkscale_protocol::status::Outcome::Failed {
+                                        reason: env.into_message().reason,
+                                    });
+                                if let Some(local) = self.local.get_mut(&job) {
+                                    local.failed = Some(frame);
                                 }
                                 Ok(())
                             })

@@ -203,9 +203,15 @@ impl Node {
             }
         }
         // Settled jobs: their settlement carries every proof, so claims and proofs are left
-        // out; open jobs: their claims and verified proofs.
+        // out; failed jobs: the failure; open jobs: their claims and verified proofs.
         for job in &jobs {
-            if let Some((frame, _)) = self.local.get(job).and_then(|l| l.settled.as_ref()) {
+            let Some(local) = self.local.get(job) else {
+                continue;
+            };
+            if let Some((frame, _)) = &local.settled {
+                frames.push(frame.clone());
+            }
+            if let Some(frame) = &local.failed {
                 frames.push(frame.clone());
             }
         }

@@ -34,6 +34,13 @@ fn parse_args() -> Result<(u64, u64), String> {
 
 #[tokio::main]
 async fn main() {
+    // Node logs only when asked for (RUST_LOG=info, …).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let (scenarios, first) = match parse_args() {
         Ok(v) => v,
         Err(e) => {
