@@ -40,8 +40,12 @@ fn paths(log_height: usize, width: usize, indices: &[usize], seed: u32) -> Vec<M
         .collect()
 }
 
+/// Public values of the circuit checking `paths`: none for the permutation table, then each
+/// path's.
 fn publics(paths: &[MerklePath]) -> Vec<Vec<Val>> {
-    paths.iter().map(MerklePath::public_values).collect()
+    std::iter::once(Vec::new())
+        .chain(paths.iter().map(MerklePath::public_values))
+        .collect()
 }
 
 /// Whether the witness is refused: by the prover, or by the verifier on `publics`.
@@ -51,7 +55,7 @@ fn refused(witness: &Witness, publics: &[Vec<Val>]) -> bool {
             eprintln!("refused by the prover: {e}");
             true
         }
-        Ok(proof) => match circuit::verify(publics, &proof) {
+        Ok(proof) => match circuit::verify(&witness.tables, publics, &proof) {
             Err(e) => {
                 eprintln!("refused by the verifier: {e}");
                 true
@@ -71,7 +75,7 @@ fn honest_paths_of_several_depths_verify() {
         let ps = paths(log_height, width, &indices, 7);
         let witness = Witness::for_paths(&ps).unwrap();
         let proof = circuit::prove(&witness).unwrap();
-        circuit::verify(&publics(&ps), &proof).unwrap();
+        circuit::verify(&circuit::merkle_tables(ps.len()), &publics(&ps), &proof).unwrap();
     }
 }
 
@@ -80,13 +84,14 @@ fn changing_any_public_value_fails_verification() {
     let ps = paths(5, 4, &[9, 22], 1);
     let proof = circuit::prove(&Witness::for_paths(&ps).unwrap()).unwrap();
     let honest = publics(&ps);
-    circuit::verify(&honest, &proof).unwrap();
-    for path in 0..honest.len() {
+    let tables = circuit::merkle_tables(ps.len());
+    circuit::verify(&tables, &honest, &proof).unwrap();
+    for path in 1..honest.len() {
         for i in 0..honest[path].len() {
             let mut changed = honest.clone();
             changed[path][i] += Val::ONE;
             assert!(
-                circuit::verify(&changed, &proof).is_err(),
+                circuit::verify(&tables, &changed, &proof).is_err(),
                 "public value {i} of path {path} changed but the proof verified"
             );
         }
@@ -148,8 +153,8 @@ fn corrupting_the_merkle_tables_index_accumulator_fails() {
     // only the accumulation constraint between rows can catch it.
     w.traces[1].values[last * cols + cols - 1] += Val::ONE;
     let mut p = publics(&ps);
-    p[0][16] += Val::ONE;
-    w.public_values[1] = p[0].clone();
+    p[1][16] += Val::ONE;
+    w.public_values[1] = p[1].clone();
     assert!(refused(&w, &p));
 }
 
@@ -212,7 +217,7 @@ fn corrupting_the_merkle_tables_chaining_fails() {
     }
     reseal(&mut w);
     let mut p = publics(&ps);
-    p[0][8..16].copy_from_slice(&root);
-    w.public_values[1] = p[0].clone();
+    p[1][8..16].copy_from_slice(&root);
+    w.public_values[1] = p[1].clone();
     assert!(refused(&w, &p));
 }

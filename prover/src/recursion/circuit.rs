@@ -15,9 +15,10 @@ use p3_lookup::InteractionBuilder;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
+use super::ext::{self, ExtArithTable, ExtProgram};
 use super::merkle::{self, MerklePath, MerklePathTable};
 use super::poseidon2::{self, Poseidon2Table, WIDTH};
-use crate::config::{stark_config, ShardStarkConfig, Val};
+use crate::config::{stark_config, Challenge, ShardStarkConfig, Val};
 
 /// One table of the circuit.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub enum Table {
     Poseidon2(Box<Poseidon2Table>),
     /// A Merkle-path table.
     Merkle(MerklePathTable),
+    /// An extension-field arithmetic table.
+    Ext(ExtArithTable),
 }
 
 impl<F> BaseAir<F> for Table {
@@ -33,6 +36,7 @@ impl<F> BaseAir<F> for Table {
         match self {
             Self::Poseidon2(t) => <Poseidon2Table as BaseAir<F>>::width(t.as_ref()),
             Self::Merkle(t) => <MerklePathTable as BaseAir<F>>::width(t),
+            Self::Ext(t) => <ExtArithTable as BaseAir<F>>::width(t),
         }
     }
 
@@ -40,6 +44,7 @@ impl<F> BaseAir<F> for Table {
         match self {
             Self::Poseidon2(t) => <Poseidon2Table as BaseAir<F>>::num_public_values(t.as_ref()),
             Self::Merkle(t) => <MerklePathTable as BaseAir<F>>::num_public_values(t),
+            Self::Ext(t) => <ExtArithTable as BaseAir<F>>::num_public_values(t),
         }
     }
 }
@@ -52,6 +57,7 @@ where
         match self {
             Self::Poseidon2(t) => t.as_ref().eval(builder),
             Self::Merkle(t) => t.eval(builder),
+            Self::Ext(t) => t.eval(builder),
         }
     }
 }
@@ -62,6 +68,9 @@ pub enum CircuitError {
     /// Nothing to prove.
     #[error("no Merkle paths to check")]
     Empty,
+    /// An arithmetic program that cannot run.
+    #[error("bad arithmetic program: {0}")]
+    Program(String),
     /// The prover refused (an inconsistent witness).
     #[error("the circuit could not be proved: {0}")]
     Prove(String),
@@ -70,9 +79,11 @@ pub enum CircuitError {
     Verify(String),
 }
 
-/// Traces and public values of every table, in the order of [`Witness::tables`].
-#[derive(Clone, Debug)]
+/// The tables of a circuit with their traces and public values, in proving order.
+#[derive(Clone, Debug, Default)]
 pub struct Witness {
+    /// The tables.
+    pub tables: Vec<Table>,
     /// One trace per table.
     pub traces: Vec<RowMajorMatrix<Val>>,
     /// One public-value vector per table.
@@ -80,16 +91,22 @@ pub struct Witness {
 }
 
 impl Witness {
-    /// The witness checking `paths`: a Merkle-path table per path, then the permutation table
-    /// with each distinct compression once and its multiplicity.
+    /// The witness checking `paths`: the permutation table with each distinct compression once
+    /// and its multiplicity, then a Merkle-path table per path.
     pub fn for_paths(paths: &[MerklePath]) -> Result<Self, CircuitError> {
+        let mut witness = Self::default();
+        witness.add_paths(paths)?;
+        Ok(witness)
+    }
+
+    /// Adds a permutation table and one Merkle-path table per path.
+    pub fn add_paths(&mut self, paths: &[MerklePath]) -> Result<(), CircuitError> {
         if paths.is_empty() || paths.iter().any(|p| p.siblings.is_empty()) {
             return Err(CircuitError::Empty);
         }
-        let mut traces = Vec::with_capacity(paths.len() + 1);
-        let mut public_values = Vec::with_capacity(paths.len() + 1);
         let mut counts: HashMap<[u32; WIDTH], ([Val; WIDTH], u32)> = HashMap::new();
         let mut order = Vec::new();
+        let mut merkle_traces = Vec::with_capacity(paths.len());
         for path in paths {
             let (trace, lookups) = merkle::trace(path);
             for input in lookups {
@@ -100,25 +117,45 @@ impl Witness {
                 });
                 entry.1 += 1;
             }
-            traces.push(trace);
-            public_values.push(path.public_values());
+            merkle_traces.push((trace, path.public_values()));
         }
         let rows: Vec<_> = order.iter().map(|k| counts[k]).collect();
-        traces.insert(0, poseidon2::trace(&rows));
-        public_values.insert(0, Vec::new());
-        Ok(Self {
-            traces,
-            public_values,
-        })
+        self.push(
+            Table::Poseidon2(Box::default()),
+            poseidon2::trace(&rows),
+            Vec::new(),
+        );
+        for (trace, public) in merkle_traces {
+            self.push(Table::Merkle(MerklePathTable), trace, public);
+        }
+        Ok(())
     }
 
-    /// The tables these traces fill: the permutation table, then one Merkle table per path.
-    pub fn tables(&self) -> Vec<Table> {
-        tables(self.traces.len().saturating_sub(1))
+    /// Adds an arithmetic table running `program` on `input`; returns the output.
+    pub fn add_ext(
+        &mut self,
+        program: &ExtProgram,
+        input: Challenge,
+    ) -> Result<Challenge, CircuitError> {
+        let (trace, output) = ext::trace(program, input).map_err(CircuitError::Program)?;
+        self.push(
+            Table::Ext(ExtArithTable),
+            trace,
+            ext::public_values(input, output),
+        );
+        Ok(output)
+    }
+
+    fn push(&mut self, table: Table, trace: RowMajorMatrix<Val>, public: Vec<Val>) {
+        self.tables.push(table);
+        self.traces.push(trace);
+        self.public_values.push(public);
     }
 }
 
-fn tables(paths: usize) -> Vec<Table> {
+/// The tables of a circuit checking `paths` Merkle paths (as [`Witness::for_paths`] lays
+/// them out).
+pub fn merkle_tables(paths: usize) -> Vec<Table> {
     let mut out = vec![Table::Poseidon2(Box::default())];
     out.extend((0..paths).map(|_| Table::Merkle(MerklePathTable)));
     out
@@ -149,13 +186,16 @@ fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
 /// Proves the witness's tables together.
 pub fn prove(witness: &Witness) -> Result<CircuitProof, CircuitError> {
     let config = stark_config();
-    let airs = witness.tables();
+    let airs = &witness.tables;
     let bits = degree_bits(&witness.traces);
     let run = || {
-        let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, &airs, &bits)
+        if airs.is_empty() {
+            return Err(CircuitError::Empty);
+        }
+        let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, airs, &bits)
             .map_err(|e| CircuitError::Prove(format!("{e:?}")))?;
         let traces: Vec<&RowMajorMatrix<Val>> = witness.traces.iter().collect();
-        let instances = StarkInstance::new_multiple(&airs, &traces, &witness.public_values);
+        let instances = StarkInstance::new_multiple(airs, &traces, &witness.public_values);
         prove_batch(&config, &instances, &data).map_err(|e| CircuitError::Prove(format!("{e:?}")))
     };
     let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
@@ -166,28 +206,32 @@ pub fn prove(witness: &Witness) -> Result<CircuitProof, CircuitError> {
     })
 }
 
-/// Verifies a proof that the Merkle paths whose public values (leaf, root, index) are given,
-/// one vector per path, all hash to their roots.
-pub fn verify(path_publics: &[Vec<Val>], proof: &CircuitProof) -> Result<(), CircuitError> {
-    if path_publics.is_empty() || proof.degree_bits.len() != path_publics.len() + 1 {
+/// Verifies a proof of `tables` with their public values (one vector per table).
+pub fn verify(
+    tables: &[Table],
+    public_values: &[Vec<Val>],
+    proof: &CircuitProof,
+) -> Result<(), CircuitError> {
+    if tables.is_empty()
+        || proof.degree_bits.len() != tables.len()
+        || public_values.len() != tables.len()
+    {
         return Err(CircuitError::Verify(format!(
-            "{} tables in the proof for {} paths",
+            "{} tables in the proof, {} expected, {} public-value vectors",
             proof.degree_bits.len(),
-            path_publics.len()
+            tables.len(),
+            public_values.len()
         )));
     }
     let config = stark_config();
-    let airs = tables(path_publics.len());
-    let mut publics = vec![Vec::new()];
-    publics.extend(path_publics.iter().cloned());
     let run = || {
         let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(
             &config,
-            &airs,
+            tables,
             &proof.degree_bits,
         )
         .map_err(|e| CircuitError::Verify(format!("{e:?}")))?;
-        verify_batch(&config, &airs, &proof.proof, &publics, &data.common)
+        verify_batch(&config, tables, &proof.proof, public_values, &data.common)
             .map_err(|e| CircuitError::Verify(format!("{e:?}")))
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))

@@ -13,7 +13,7 @@
 //! `(bit ? sib ‖ cur : cur ‖ sib) ‖ out` on the permutation table's bus, so `out` is the real
 //! permutation of the ordered pair.
 
-use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder, WindowAccess};
+use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};
 use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
@@ -55,28 +55,17 @@ where
     AB: AirBuilder<F = Val> + PermutationAirBuilder + InteractionBuilder,
 {
     fn eval(&self, builder: &mut AB) {
-        let public: Vec<AB::Expr> = builder
-            .public_values()
-            .iter()
-            .map(|v| (*v).into())
-            .collect();
-        let main = builder.main();
-        let (local, next) = (main.current_slice().to_vec(), main.next_slice().to_vec());
-        let col = |row: &[AB::Var], c: usize| -> AB::Expr { row[c].into() };
+        let (public, local, next) = super::window(builder);
+        let col = |row: &[AB::Expr], c: usize| -> AB::Expr { row[c].clone() };
         let (active, bit) = (col(&local, ACTIVE), col(&local, BIT));
         let next_active = col(&next, ACTIVE);
 
-        builder.assert_bool(active.clone());
+        super::real_rows_first(builder, active.clone(), next_active.clone());
         builder.assert_bool(bit.clone());
-        // Real rows come first.
-        builder
-            .when_transition()
-            .assert_zero(next_active.clone() * (AB::Expr::ONE - active.clone()));
 
         // The first row starts the path at the leaf.
         {
             let mut first = builder.when_first_row();
-            first.assert_one(active.clone());
             first.assert_one(col(&local, POW));
             first.assert_eq(col(&local, ACC), bit.clone());
             for (j, leaf) in public[..DIGEST].iter().enumerate() {
@@ -97,17 +86,12 @@ where
         }
         // The last real row ends at the root with the whole index: inside the trace it is the
         // row whose successor is inactive, at its end the last row if active.
-        let last_in_middle = active.clone() - next_active;
-        let mut ends = |d: AB::Expr| {
-            builder
-                .when_transition()
-                .assert_zero(last_in_middle.clone() * d.clone());
-            builder.when_last_row().assert_zero(active.clone() * d);
-        };
-        for j in 0..DIGEST {
-            ends(col(&local, OUT + j) - public[DIGEST + j].clone());
+        let ends = (0..DIGEST)
+            .map(|j| col(&local, OUT + j) - public[DIGEST + j].clone())
+            .chain([col(&local, ACC) - public[2 * DIGEST].clone()]);
+        for d in ends {
+            super::on_last_real_row(builder, active.clone(), next_active.clone(), d);
         }
-        ends(col(&local, ACC) - public[2 * DIGEST].clone());
 
         // The compression of the ordered pair, looked up in the permutation table.
         let mut tuple = Vec::with_capacity(2 * WIDTH);

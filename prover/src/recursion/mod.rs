@@ -12,15 +12,66 @@
 //!   bit, the running index and the chaining of each output into the next row; it looks up
 //!   every compression in the permutation table and binds the path's leaf digest, root and
 //!   index as public values.
+//! - [`ext`]: the extension-field arithmetic table: a straight-line program over the challenge
+//!   field, one add or multiply per row, operands looked up by value id on its bus (so every
+//!   operand is a value another row produced), input and output bound as public values.
 //! - [`circuit`]: the table set ([`circuit::Table`]), trace generation from native Merkle
 //!   paths, and prove / verify with `p3-batch-stark`.
 //!
 //! Not built yet (the rest of issue 7, then issues after it): leaf hashing (sponge rows) of the
 //! opened values, the transcript (challenger) table that replays the shard verifier's
-//! Fiat–Shamir, the extension-field arithmetic table, the recursion-friendly inner shard
+//! Fiat–Shamir (and feeds the arithmetic table its challenges), the recursion-friendly inner shard
 //! configuration, and wiring all of it to a real shard proof. See `prover/docs/
 //! recursion-notes.md` for the native verifier's exact transcript and Merkle rules.
 
 pub mod circuit;
+pub mod ext;
 pub mod merkle;
 pub mod poseidon2;
+
+use p3_air::{AirBuilder, WindowAccess};
+use p3_field::PrimeCharacteristicRing;
+
+/// Expressions of a list of variables.
+pub(crate) type Exprs<AB> = Vec<<AB as AirBuilder>::Expr>;
+
+/// A table row window as expressions: public values, the current row, the next row.
+pub(crate) fn window<AB: AirBuilder>(builder: &AB) -> (Exprs<AB>, Exprs<AB>, Exprs<AB>) {
+    let exprs = |vars: &[AB::Var]| -> Vec<AB::Expr> { vars.iter().map(|v| (*v).into()).collect() };
+    let public = builder
+        .public_values()
+        .iter()
+        .map(|v| (*v).into())
+        .collect();
+    let main = builder.main();
+    let (local, next) = (exprs(main.current_slice()), exprs(main.next_slice()));
+    (public, local, next)
+}
+
+/// Real rows come first: `active` is boolean, row 0 is real, and no real row follows an
+/// inactive one (the padding after a table's last real row).
+pub(crate) fn real_rows_first<AB: AirBuilder>(
+    builder: &mut AB,
+    active: AB::Expr,
+    next_active: AB::Expr,
+) {
+    builder.assert_bool(active.clone());
+    builder.when_first_row().assert_one(active.clone());
+    builder
+        .when_transition()
+        .assert_zero(next_active * (AB::Expr::ONE - active));
+}
+
+/// Asserts `d = 0` on the last real row: inside the trace the real row whose successor is
+/// inactive, at its end the last row if it is real.
+pub(crate) fn on_last_real_row<AB: AirBuilder>(
+    builder: &mut AB,
+    active: AB::Expr,
+    next_active: AB::Expr,
+    d: AB::Expr,
+) {
+    builder
+        .when_transition()
+        .assert_zero((active.clone() - next_active) * d.clone());
+    builder.when_last_row().assert_zero(active * d);
+}
