@@ -71,16 +71,32 @@ fn changing_the_input_or_output_fails_verification() {
 }
 
 #[test]
+fn the_verifiers_program_fixes_the_operations() {
+    let mut w = Witness::default();
+    let _output = w.add_ext(&program(), zeta()).unwrap();
+    let proof = circuit::prove(&w).unwrap();
+    // The same values claimed for a program with one operation swapped or one operand moved.
+    let mut swapped = program();
+    swapped.ops[6] = ExtOp::Mul(6, 0);
+    let mut moved = program();
+    moved.ops[7] = ExtOp::Mul(7, 2);
+    for other in [swapped, moved] {
+        let tables = vec![circuit::Table::Ext(ext::ExtArithTable::new(&other))];
+        assert!(circuit::verify(&tables, &w.public_values, &proof).is_err());
+    }
+}
+
+#[test]
 fn a_wrong_product_fails() {
     let mut w = Witness::default();
     let _output = w.add_ext(&ExtProgram::square_n(4), zeta()).unwrap();
-    // Row 2's result (C starts at column 14) is off by one, and row 3 reads the wrong value
+    // Row 2's result (C starts at column 13) is off by one, and row 3 reads the wrong value
     // consistently (its operands equal row 2's claimed result), so the bus stays balanced:
     // only the multiplication constraint of row 2 is broken.
     let cols = ext::COLS;
-    w.traces[0].values[2 * cols + 14] += Val::ONE;
-    w.traces[0].values[3 * cols + 6] += Val::ONE;
-    w.traces[0].values[3 * cols + 10] += Val::ONE;
+    w.traces[0].values[2 * cols + 13] += Val::ONE;
+    w.traces[0].values[3 * cols + 5] += Val::ONE;
+    w.traces[0].values[3 * cols + 9] += Val::ONE;
     assert!(refused(&w));
 }
 
@@ -93,22 +109,22 @@ fn an_operand_no_row_produced_fails() {
     let cols = ext::COLS;
     let row = 3 * cols;
     let a = Challenge::from_basis_coefficients_fn(|i| {
-        w.traces[0].values[row + 6 + i] + Val::from_bool(i == 0)
+        w.traces[0].values[row + 5 + i] + Val::from_bool(i == 0)
     });
-    let b = Challenge::from_basis_coefficients_fn(|i| w.traces[0].values[row + 10 + i]);
+    let b = Challenge::from_basis_coefficients_fn(|i| w.traces[0].values[row + 9 + i]);
     let c = a * b;
     for i in 0..4 {
-        w.traces[0].values[row + 6 + i] = a.as_basis_coefficients_slice()[i];
+        w.traces[0].values[row + 5 + i] = a.as_basis_coefficients_slice()[i];
     }
     for i in 0..4 {
-        w.traces[0].values[row + 14 + i] = c.as_basis_coefficients_slice()[i];
+        w.traces[0].values[row + 13 + i] = c.as_basis_coefficients_slice()[i];
     }
     // Row 4 squares row 3's result: keep it consistent too, and the output.
     let c4 = c * c;
     for i in 0..4 {
-        w.traces[0].values[4 * cols + 6 + i] = c.as_basis_coefficients_slice()[i];
-        w.traces[0].values[4 * cols + 10 + i] = c.as_basis_coefficients_slice()[i];
-        w.traces[0].values[4 * cols + 14 + i] = c4.as_basis_coefficients_slice()[i];
+        w.traces[0].values[4 * cols + 5 + i] = c.as_basis_coefficients_slice()[i];
+        w.traces[0].values[4 * cols + 9 + i] = c.as_basis_coefficients_slice()[i];
+        w.traces[0].values[4 * cols + 13 + i] = c4.as_basis_coefficients_slice()[i];
     }
     w.public_values[0] = ext::public_values(zeta(), c4);
     assert!(refused(&w));

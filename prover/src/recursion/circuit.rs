@@ -18,6 +18,7 @@ use p3_matrix::Matrix;
 use super::ext::{self, ExtArithTable, ExtProgram};
 use super::merkle::{self, MerklePath, MerklePathTable};
 use super::poseidon2::{self, Poseidon2Table, WIDTH};
+use super::transcript::{self, Call, TranscriptTable};
 use crate::config::{stark_config, Challenge, ShardStarkConfig, Val};
 
 /// One table of the circuit.
@@ -29,23 +30,39 @@ pub enum Table {
     Merkle(MerklePathTable),
     /// An extension-field arithmetic table.
     Ext(ExtArithTable),
+    /// A transcript (challenger) table.
+    Transcript(TranscriptTable),
 }
 
-impl<F> BaseAir<F> for Table {
-    fn width(&self) -> usize {
-        match self {
-            Self::Poseidon2(t) => <Poseidon2Table as BaseAir<F>>::width(t.as_ref()),
-            Self::Merkle(t) => <MerklePathTable as BaseAir<F>>::width(t),
-            Self::Ext(t) => <ExtArithTable as BaseAir<F>>::width(t),
+macro_rules! each_table {
+    ($table:expr, $t:ident => $body:expr) => {
+        match $table {
+            Table::Poseidon2(t) => {
+                let $t = t.as_ref();
+                $body
+            }
+            Table::Merkle($t) => $body,
+            Table::Ext($t) => $body,
+            Table::Transcript($t) => $body,
         }
+    };
+}
+
+impl BaseAir<Val> for Table {
+    fn width(&self) -> usize {
+        each_table!(self, t => BaseAir::<Val>::width(t))
     }
 
     fn num_public_values(&self) -> usize {
-        match self {
-            Self::Poseidon2(t) => <Poseidon2Table as BaseAir<F>>::num_public_values(t.as_ref()),
-            Self::Merkle(t) => <MerklePathTable as BaseAir<F>>::num_public_values(t),
-            Self::Ext(t) => <ExtArithTable as BaseAir<F>>::num_public_values(t),
-        }
+        each_table!(self, t => BaseAir::<Val>::num_public_values(t))
+    }
+
+    fn num_periodic_columns(&self) -> usize {
+        each_table!(self, t => BaseAir::<Val>::num_periodic_columns(t))
+    }
+
+    fn periodic_columns(&self) -> std::borrow::Cow<'_, [Vec<Val>]> {
+        each_table!(self, t => BaseAir::<Val>::periodic_columns(t))
     }
 }
 
@@ -54,11 +71,7 @@ where
     AB: AirBuilder<F = Val> + PermutationAirBuilder + InteractionBuilder,
 {
     fn eval(&self, builder: &mut AB) {
-        match self {
-            Self::Poseidon2(t) => t.as_ref().eval(builder),
-            Self::Merkle(t) => t.eval(builder),
-            Self::Ext(t) => t.eval(builder),
-        }
+        each_table!(self, t => t.eval(builder))
     }
 }
 
@@ -104,22 +117,14 @@ impl Witness {
         if paths.is_empty() || paths.iter().any(|p| p.siblings.is_empty()) {
             return Err(CircuitError::Empty);
         }
-        let mut counts: HashMap<[u32; WIDTH], ([Val; WIDTH], u32)> = HashMap::new();
-        let mut order = Vec::new();
+        let mut lookups = Vec::new();
         let mut merkle_traces = Vec::with_capacity(paths.len());
         for path in paths {
-            let (trace, lookups) = merkle::trace(path);
-            for input in lookups {
-                let key = input.map(|v| v.as_canonical_u32());
-                let entry = counts.entry(key).or_insert_with(|| {
-                    order.push(key);
-                    (input, 0)
-                });
-                entry.1 += 1;
-            }
+            let (trace, inputs) = merkle::trace(path);
+            lookups.extend(inputs);
             merkle_traces.push((trace, path.public_values()));
         }
-        let rows: Vec<_> = order.iter().map(|k| counts[k]).collect();
+        let rows = permutation_rows(lookups);
         self.push(
             Table::Poseidon2(Box::default()),
             poseidon2::trace(&rows),
@@ -139,11 +144,33 @@ impl Witness {
     ) -> Result<Challenge, CircuitError> {
         let (trace, output) = ext::trace(program, input).map_err(CircuitError::Program)?;
         self.push(
-            Table::Ext(ExtArithTable),
+            Table::Ext(ExtArithTable::new(program)),
             trace,
             ext::public_values(input, output),
         );
         Ok(output)
+    }
+
+    /// Adds a transcript table replaying `calls` on the shard configuration's challenger
+    /// (samples carry the values the verifier expects), with a permutation table serving it.
+    pub fn add_transcript(&mut self, calls: &[Call]) -> Result<(), CircuitError> {
+        let duplexes = transcript::schedule(calls);
+        if duplexes.is_empty() {
+            return Err(CircuitError::Empty);
+        }
+        let (trace, lookups) = transcript::trace(&duplexes);
+        let rows = permutation_rows(lookups);
+        self.push(
+            Table::Poseidon2(Box::default()),
+            poseidon2::trace(&rows),
+            Vec::new(),
+        );
+        self.push(
+            Table::Transcript(TranscriptTable::new(&duplexes)),
+            trace,
+            Vec::new(),
+        );
+        Ok(())
     }
 
     fn push(&mut self, table: Table, trace: RowMajorMatrix<Val>, public: Vec<Val>) {
@@ -151,6 +178,22 @@ impl Witness {
         self.traces.push(trace);
         self.public_values.push(public);
     }
+}
+
+/// The permutation table's rows for `lookups`: each distinct input once, in first-use order,
+/// with the number of times it is looked up.
+fn permutation_rows(lookups: impl IntoIterator<Item = [Val; WIDTH]>) -> Vec<([Val; WIDTH], u32)> {
+    let mut counts: HashMap<[u32; WIDTH], usize> = HashMap::new();
+    let mut rows: Vec<([Val; WIDTH], u32)> = Vec::new();
+    for input in lookups {
+        let key = input.map(|v| v.as_canonical_u32());
+        let index = *counts.entry(key).or_insert_with(|| {
+            rows.push((input, 0));
+            rows.len() - 1
+        });
+        rows[index].1 += 1;
+    }
+    rows
 }
 
 /// The tables of a circuit checking `paths` Merkle paths (as [`Witness::for_paths`] lays

@@ -3,10 +3,14 @@
 //! produces its result `(id, c)` on [`BUS`] with a multiplicity and looks up its operands
 //! `(id_a, a)`, `(id_b, b)` there, so an operand is exactly a value another row produced.
 //!
+//! The program (which rows are real, which add or multiply, the operand and result ids) is
+//! fixed by the verifier and enters as periodic columns; the prover only supplies the values.
 //! Row 0 is the program's input, bound to the first four public values (in the full circuit
-//! it will come from the transcript table, e.g. the out-of-domain point ζ); the last real row's
+//! it will come from the transcript table, e.g. the out-of-domain point ζ); the last row's
 //! result is bound to the last four public values. The verifier's arithmetic on challenges
 //! (powers of ζ, vanishing polynomial, folding) is built from these rows.
+
+use std::borrow::Cow;
 
 use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
@@ -22,13 +26,14 @@ pub const D: usize = 4;
 /// `X^4 = W` in the challenge field.
 pub const W: u32 = 3;
 
+// Copies of the program's active flag, "is an operation", and ids, for the bus (interactions
+// cannot read periodic columns); each is constrained equal to its periodic column.
 const ACTIVE: usize = 0;
-const IS_INPUT: usize = 1;
-const IS_MUL: usize = 2;
-const ID_A: usize = 3;
-const ID_B: usize = 4;
-const ID_C: usize = 5;
-const A: usize = 6;
+const OP_ROW: usize = 1;
+const ID_A: usize = 2;
+const ID_B: usize = 3;
+const ID_C: usize = 4;
+const A: usize = 5;
 const B: usize = A + D;
 const C: usize = B + D;
 const MULT: usize = C + D;
@@ -36,6 +41,16 @@ const MULT: usize = C + D;
 pub const COLS: usize = MULT + 1;
 /// Public values: the input, then the output.
 pub const NUM_PUBLIC: usize = 2 * D;
+
+// Periodic (program) columns.
+const P_ACTIVE: usize = 0;
+const P_INPUT: usize = 1;
+const P_OUTPUT: usize = 2;
+const P_MUL: usize = 3;
+const P_ID_A: usize = 4;
+const P_ID_B: usize = 5;
+const P_ID_C: usize = 6;
+const PERIODIC: usize = 7;
 
 /// One operation; operands are ids of earlier values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,17 +109,52 @@ pub fn public_values(input: Challenge, output: Challenge) -> Vec<Val> {
     out
 }
 
-/// The arithmetic table.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExtArithTable;
+/// The arithmetic table of one program.
+#[derive(Clone, Debug)]
+pub struct ExtArithTable {
+    periodic: Vec<Vec<Val>>,
+}
 
-impl<F> BaseAir<F> for ExtArithTable {
+impl ExtArithTable {
+    /// The table running `program` (its layout is what the verifier fixes).
+    pub fn new(program: &ExtProgram) -> Self {
+        let rows = program.ops.len() + 1;
+        let height = rows.next_power_of_two().max(4);
+        let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
+        let mut set = |column: usize, id: usize, value: Val| periodic[column][id] = value;
+        for id in 0..rows {
+            set(P_ACTIVE, id, Val::ONE);
+            set(P_ID_C, id, Val::from_usize(id));
+            match id.checked_sub(1).map(|i| program.ops[i]) {
+                None => set(P_INPUT, id, Val::ONE),
+                Some(op) => {
+                    let (ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = op;
+                    set(P_MUL, id, Val::from_bool(matches!(op, ExtOp::Mul(..))));
+                    set(P_ID_A, id, Val::from_usize(a));
+                    set(P_ID_B, id, Val::from_usize(b));
+                }
+            }
+        }
+        periodic[P_OUTPUT][rows - 1] = Val::ONE;
+        Self { periodic }
+    }
+}
+
+impl BaseAir<Val> for ExtArithTable {
     fn width(&self) -> usize {
         COLS
     }
 
     fn num_public_values(&self) -> usize {
         NUM_PUBLIC
+    }
+
+    fn num_periodic_columns(&self) -> usize {
+        PERIODIC
+    }
+
+    fn periodic_columns(&self) -> Cow<'_, [Vec<Val>]> {
+        Cow::Borrowed(&self.periodic)
     }
 }
 
@@ -125,65 +175,52 @@ where
     AB: AirBuilder<F = Val> + PermutationAirBuilder + InteractionBuilder,
 {
     fn eval(&self, builder: &mut AB) {
-        let (public, local, next) = super::window(builder);
-        let col = |row: &[AB::Expr], c: usize| -> AB::Expr { row[c].clone() };
-        let span = |row: &[AB::Expr], start: usize| -> Vec<AB::Expr> {
-            (0..D).map(|i| col(row, start + i)).collect()
-        };
-        let (active, is_input, is_mul) = (
-            col(&local, ACTIVE),
-            col(&local, IS_INPUT),
-            col(&local, IS_MUL),
-        );
-        let next_active = col(&next, ACTIVE);
-        super::real_rows_first(builder, active.clone(), next_active.clone());
-        builder.assert_bool(is_input.clone());
-        builder.assert_bool(is_mul.clone());
+        let (public, local, _) = super::window(builder);
+        let periodic = super::periodic(builder);
+        let p = |i: usize| periodic[i].clone();
+        let span = |start: usize| -> Vec<AB::Expr> { local[start..start + D].to_vec() };
+        let (a, b, c) = (span(A), span(B), span(C));
 
-        // Row 0 is the input; ids count the rows.
-        let (a, b, c) = (span(&local, A), span(&local, B), span(&local, C));
-        {
-            let mut first = builder.when_first_row();
-            first.assert_one(is_input.clone());
-            first.assert_zero(col(&local, ID_C));
-            for (ci, pi) in c.iter().zip(&public[..D]) {
-                first.assert_eq(ci.clone(), pi.clone());
-            }
+        // The input and the output.
+        for i in 0..D {
+            builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
+            builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
         }
-        {
-            let mut transition = builder.when_transition();
-            transition.assert_zero(col(&next, IS_INPUT));
-            transition.assert_zero(
-                next_active.clone() * (col(&next, ID_C) - col(&local, ID_C) - AB::Expr::ONE),
-            );
-        }
-
-        // The operation.
-        let op_row = active.clone() * (AB::Expr::ONE - is_input.clone());
+        // The operation of each program row.
+        let op_row = p(P_ACTIVE) - p(P_INPUT);
         let product = ext_mul(&a, &b);
         for i in 0..D {
             let sum = a[i].clone() + b[i].clone();
-            let expected =
-                is_mul.clone() * product[i].clone() + (AB::Expr::ONE - is_mul.clone()) * sum;
+            let expected = p(P_MUL) * product[i].clone() + (AB::Expr::ONE - p(P_MUL)) * sum;
             builder.assert_zero(op_row.clone() * (c[i].clone() - expected));
         }
 
-        // The last real row's result is the output.
-        for (ci, pi) in c.iter().zip(&public[D..]) {
-            let d = ci.clone() - pi.clone();
-            super::on_last_real_row(builder, active.clone(), next_active.clone(), d);
+        // The bus reads copies of the program columns, pinned to them here.
+        for (column, program) in [
+            (ACTIVE, p(P_ACTIVE)),
+            (OP_ROW, op_row),
+            (ID_A, p(P_ID_A)),
+            (ID_B, p(P_ID_B)),
+            (ID_C, p(P_ID_C)),
+        ] {
+            builder.assert_eq(local[column].clone(), program);
         }
-
-        // Operands are values produced by other rows; results are offered to them.
+        // Operands are values produced by other rows; results are offered to them (padding rows
+        // offer nothing).
         let bus = LookupBus::new(BUS);
         let key = |id: usize, v: &[AB::Expr]| -> Vec<AB::Expr> {
-            std::iter::once(col(&local, id))
+            std::iter::once(local[id].clone())
                 .chain(v.iter().cloned())
                 .collect()
         };
-        bus.lookup_key(builder, key(ID_A, &a), Count::bounded(op_row.clone(), 1));
-        bus.lookup_key(builder, key(ID_B, &b), Count::bounded(op_row, 1));
-        bus.table_entry(builder, key(ID_C, &c), col(&local, MULT));
+        let op = local[OP_ROW].clone();
+        bus.lookup_key(builder, key(ID_A, &a), Count::bounded(op.clone(), 1));
+        bus.lookup_key(builder, key(ID_B, &b), Count::bounded(op, 1));
+        bus.table_entry(
+            builder,
+            key(ID_C, &c),
+            local[ACTIVE].clone() * local[MULT].clone(),
+        );
     }
 }
 
@@ -207,15 +244,13 @@ pub fn trace(
         row[ID_C] = Val::from_usize(id);
         row[C..C + D].copy_from_slice(&coeffs(*value));
         row[MULT] = Val::from_u32(uses[id]);
-        match id.checked_sub(1).map(|i| program.ops[i]) {
-            None => row[IS_INPUT] = Val::ONE,
-            Some(ExtOp::Add(a, b) | ExtOp::Mul(a, b)) => {
-                row[IS_MUL] = Val::from_bool(matches!(program.ops[id - 1], ExtOp::Mul(..)));
-                row[ID_A] = Val::from_usize(a);
-                row[ID_B] = Val::from_usize(b);
-                row[A..A + D].copy_from_slice(&coeffs(values[a]));
-                row[B..B + D].copy_from_slice(&coeffs(values[b]));
-            }
+        if let Some(ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = id.checked_sub(1).map(|i| program.ops[i])
+        {
+            row[OP_ROW] = Val::ONE;
+            row[ID_A] = Val::from_usize(a);
+            row[ID_B] = Val::from_usize(b);
+            row[A..A + D].copy_from_slice(&coeffs(values[a]));
+            row[B..B + D].copy_from_slice(&coeffs(values[b]));
         }
     }
     let output = *values.last().ok_or("empty program")?;

@@ -9,7 +9,8 @@
 //!
 //! Constraints: the first row starts from the leaf digest (public), with `pow = 1`; each real
 //! row's `out[0..8]` is the next real row's `cur`; on the last real row `out[0..8]` is the root
-//! (public) and `acc` is the leaf index (public). Every real row looks up
+//! (public), `acc` is the leaf index (public) and `pow` is `2^(depth − 1)` (public: the path has
+//! exactly as many levels as the tree). Every real row looks up
 //! `(bit ? sib ‖ cur : cur ‖ sib) ‖ out` on the permutation table's bus, so `out` is the real
 //! permutation of the ordered pair.
 
@@ -33,8 +34,9 @@ const POW: usize = OUT + WIDTH;
 const ACC: usize = POW + 1;
 /// Width of the table.
 pub const COLS: usize = ACC + 1;
-/// Public values: leaf digest, root, leaf index.
-pub const NUM_PUBLIC: usize = 2 * DIGEST + 1;
+/// Public values: leaf digest, root, leaf index, and `2^(depth − 1)` (pins the path's length
+/// to the tree's height).
+pub const NUM_PUBLIC: usize = 2 * DIGEST + 2;
 
 /// The Merkle-path table for one path.
 #[derive(Clone, Copy, Debug, Default)]
@@ -88,7 +90,10 @@ where
         // row whose successor is inactive, at its end the last row if active.
         let ends = (0..DIGEST)
             .map(|j| col(&local, OUT + j) - public[DIGEST + j].clone())
-            .chain([col(&local, ACC) - public[2 * DIGEST].clone()]);
+            .chain([
+                col(&local, ACC) - public[2 * DIGEST].clone(),
+                col(&local, POW) - public[2 * DIGEST + 1].clone(),
+            ]);
         for d in ends {
             super::on_last_real_row(builder, active.clone(), next_active.clone(), d);
         }
@@ -127,6 +132,7 @@ impl MerklePath {
         let mut out = self.leaf.to_vec();
         out.extend_from_slice(&self.root);
         out.push(Val::from_u32(self.index));
+        out.push(Val::from_u64(1 << self.siblings.len().saturating_sub(1)));
         out
     }
 }

@@ -4,30 +4,40 @@
 //! every shard proof. The circuit is a set of tables proved together with `p3-batch-stark`,
 //! tied by LogUp buses so that a value used in one table is the value produced in another.
 //!
-//! Built so far:
+//! Built so far (each table's fixed layout — which rows are real, what they do — is set by the
+//! verifier through public values or periodic columns, never left to the prover):
 //! - [`poseidon2`]: the Poseidon2-16 permutation table (the prover's exact permutation,
 //!   `default_koalabear_poseidon2_16`), one permutation per row, serving `(input ‖ output)`
-//!   tuples on the [`poseidon2::BUS`] with a multiplicity column.
+//!   tuples on [`poseidon2::BUS`] with a multiplicity column.
 //! - [`merkle`]: the Merkle-path table: one 2-to-1 compression per row, with the direction
 //!   bit, the running index and the chaining of each output into the next row; it looks up
-//!   every compression in the permutation table and binds the path's leaf digest, root and
-//!   index as public values.
+//!   every compression in the permutation table and binds the leaf digest, root, index and
+//!   depth as public values.
+//! - [`transcript`]: the transcript (challenger) table: one duplexing of the shard
+//!   configuration's `DuplexChallenger` per row (overwrite, zero-fill, length tag in the
+//!   capacity, squeezes), every permutation looked up in the permutation table; the absorb
+//!   schedule, the known absorbed values and the expected samples are periodic columns.
 //! - [`ext`]: the extension-field arithmetic table: a straight-line program over the challenge
 //!   field, one add or multiply per row, operands looked up by value id on its bus (so every
-//!   operand is a value another row produced), input and output bound as public values.
-//! - [`circuit`]: the table set ([`circuit::Table`]), trace generation from native Merkle
-//!   paths, and prove / verify with `p3-batch-stark`.
+//!   operand is a value another row produced), the program fixed by periodic columns, input and
+//!   output bound as public values.
+//! - [`circuit`]: the table set ([`circuit::Table`]), the [`circuit::Witness`] builder (add
+//!   Merkle paths, a transcript, an arithmetic program), and prove / verify with
+//!   `p3-batch-stark` under the shard configuration.
 //!
-//! Not built yet (the rest of issue 7, then issues after it): leaf hashing (sponge rows) of the
-//! opened values, the transcript (challenger) table that replays the shard verifier's
-//! Fiat–Shamir (and feeds the arithmetic table its challenges), the recursion-friendly inner shard
-//! configuration, and wiring all of it to a real shard proof. See `prover/docs/
-//! recursion-notes.md` for the native verifier's exact transcript and Merkle rules.
+//! Not built yet (the rest of issue 7): replaying a real shard proof's transcript (recording
+//! the native verifier's challenger calls) and extracting its Merkle openings (leaf sponge
+//! hashing of the opened rows, pruned multi-openings restored to full paths); sending the
+//! transcript's samples to the arithmetic table and the commitments it absorbs to the Merkle
+//! tables over buses instead of periodic expectations; the recursion-friendly inner shard
+//! configuration; the benchmark. See `prover/docs/recursion-notes.md` for the native
+//! verifier's exact transcript and Merkle rules.
 
 pub mod circuit;
 pub mod ext;
 pub mod merkle;
 pub mod poseidon2;
+pub mod transcript;
 
 use p3_air::{AirBuilder, WindowAccess};
 use p3_field::PrimeCharacteristicRing;
@@ -46,6 +56,15 @@ pub(crate) fn window<AB: AirBuilder>(builder: &AB) -> (Exprs<AB>, Exprs<AB>, Exp
     let main = builder.main();
     let (local, next) = (exprs(main.current_slice()), exprs(main.next_slice()));
     (public, local, next)
+}
+
+/// The periodic columns' values at the current row, as expressions.
+pub(crate) fn periodic<AB: AirBuilder>(builder: &AB) -> Exprs<AB> {
+    builder
+        .periodic_values()
+        .iter()
+        .map(|v| (*v).into())
+        .collect()
 }
 
 /// Real rows come first: `active` is boolean, row 0 is real, and no real row follows an
