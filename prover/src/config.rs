@@ -96,15 +96,20 @@ pub fn fri_parameters<M>(mmcs: M) -> FriParameters<M> {
     }
 }
 
-/// Builds the STARK configuration. Deterministic: every peer builds the same one.
-pub fn stark_config() -> ShardStarkConfig {
+/// The polynomial commitment scheme of this configuration.
+pub fn pcs() -> Pcs {
     let perm = default_koalabear_poseidon2_16();
     let hash = Hash::new(perm.clone());
-    let compress = Compress::new(perm.clone());
+    let compress = Compress::new(perm);
     let val_mmcs = ValMmcs::new(hash, compress, 0);
     let challenge_mmcs = ChallengeMmcs::new(val_mmcs.clone());
-    let pcs = Pcs::new(Dft::default(), val_mmcs, fri_parameters(challenge_mmcs));
-    ShardStarkConfig::new(pcs, Challenger::new(perm)).with_ood_proof_of_work_bits(OOD_POW_BITS)
+    Pcs::new(Dft::default(), val_mmcs, fri_parameters(challenge_mmcs))
+}
+
+/// Builds the STARK configuration. Deterministic: every peer builds the same one.
+pub fn stark_config() -> ShardStarkConfig {
+    let challenger = Challenger::new(default_koalabear_poseidon2_16());
+    ShardStarkConfig::new(pcs(), challenger).with_ood_proof_of_work_bits(OOD_POW_BITS)
 }
 
 /// Plonky3's conjectured security estimate, in bits, for a shard AIR of inner dimension `k`,

@@ -437,6 +437,80 @@ pub fn verify(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<(), VerifyError> {
+    let (air, public, p3_vk) = verifier_inputs(vk, x, y, binding, proof)?;
+    // Plonky3 validates proof shapes before use; the unwind guard turns any panic it may still
+    // raise on adversarial bytes into a rejection instead of taking the node down.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        verify_with_preprocessed(config(), &air, &proof.proof, &public, Some(&p3_vk))
+    }));
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
+        Err(_) => Err(VerifyError::Invalid(
+            "malformed proof (verifier panicked)".into(),
+        )),
+    }
+}
+
+/// Runs the native verifier on `proof` with a challenger that records every Fiat–Shamir call
+/// (what the recursion circuit's transcript table replays). Fails exactly when [`verify`]
+/// fails; on success the calls are the proof's real transcript.
+pub fn replay_transcript(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<Vec<crate::recursion::transcript::Call>, VerifyError> {
+    use crate::recursion::replay::RecordingChallenger;
+    type RecordingConfig = p3_uni_stark::StarkConfig<
+        crate::config::Pcs,
+        crate::config::Challenge,
+        RecordingChallenger,
+    >;
+    let (air, public, p3_vk) = verifier_inputs(vk, x, y, binding, proof)?;
+    let challenger = RecordingChallenger::new();
+    let config = RecordingConfig::new(crate::config::pcs(), challenger.clone())
+        .with_ood_proof_of_work_bits(crate::config::OOD_POW_BITS);
+    // The proof's types do not depend on the challenger: re-read its encoding under the
+    // recording configuration.
+    let recorded: Proof<RecordingConfig> =
+        codec::decode::<_, MAX_PROOF_BYTES>("shard proof", &codec::encode(&proof.proof))
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+    let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
+        width: p3_vk.width,
+        degree_bits: p3_vk.degree_bits,
+        commitment: p3_vk.commitment,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        verify_with_preprocessed(&config, &air, &recorded, &public, Some(&key))
+    }));
+    match result {
+        Ok(Ok(())) => Ok(challenger.calls()),
+        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
+        Err(_) => Err(VerifyError::Invalid(
+            "malformed proof (verifier panicked)".into(),
+        )),
+    }
+}
+
+/// What the native verifier needs for `proof`: the AIR (with the outputs as periodic columns),
+/// the public values and the preprocessed key, after every shape, range and configuration
+/// check.
+fn verifier_inputs(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<
+    (
+        ShardAir,
+        Vec<Val>,
+        PreprocessedVerifierKey<ShardStarkConfig>,
+    ),
+    VerifyError,
+> {
     if proof.config_id != CONFIG_ID {
         return Err(VerifyError::WrongConfig {
             expected: CONFIG_ID,
@@ -505,18 +579,7 @@ pub fn verify(
     public.extend(vectors.xs.iter().flatten().copied());
     let air = ShardAir::new(k, outputs, None);
     let p3_vk = vk.plonky3_key()?;
-    // Plonky3 validates proof shapes before use; the unwind guard turns any panic it may still
-    // raise on adversarial bytes into a rejection instead of taking the node down.
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        verify_with_preprocessed(config(), &air, &proof.proof, &public, Some(&p3_vk))
-    }));
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
-        Err(_) => Err(VerifyError::Invalid(
-            "malformed proof (verifier panicked)".into(),
-        )),
-    }
+    Ok((air, public, p3_vk))
 }
 
 #[cfg(test)]

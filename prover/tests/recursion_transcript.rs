@@ -98,3 +98,55 @@ fn corrupting_the_chaining_or_an_absorbed_value_fails() {
         assert!(refused, "row {row} column {col}");
     }
 }
+
+#[test]
+fn a_real_shard_proofs_transcript_is_recomputed_in_the_circuit() {
+    use starkscale_prover::shard::replay_transcript;
+    use starkscale_prover::{prove, setup, Binding, IntMatrix};
+    for (rows, k) in [(8, 6), (40, 33)] {
+        let w =
+            IntMatrix::new(rows, k, (0..rows * k).map(|i| (i as i64 % 7) - 3).collect()).unwrap();
+        let x = IntMatrix::new(k, 1, (0..k).map(|i| i as i64 - 2).collect()).unwrap();
+        let pk = setup(&w).unwrap();
+        let binding = Binding {
+            job_id: [1; 32],
+            shard_index: 0,
+            worker: [2; 32],
+        };
+        let proven = prove(&pk, &x, &binding).unwrap();
+        // The native verifier, run with a recording challenger: the real transcript.
+        let calls = replay_transcript(
+            pk.verifying_key(),
+            &x,
+            &proven.output,
+            &binding,
+            &proven.proof,
+        )
+        .unwrap();
+        let samples = calls
+            .iter()
+            .filter(|c| matches!(c, Call::Sample(_)))
+            .count();
+        let observes = calls.len() - samples;
+        assert!(
+            samples > 32 && observes > 8 + k,
+            "{samples} samples, {observes} observes"
+        );
+        eprintln!(
+            "{rows} × {k} shard: {observes} values absorbed, {samples} sampled, {} duplexings",
+            transcript::schedule(&calls).len()
+        );
+        // Every challenge is recomputed in the circuit from what the verifier absorbed.
+        let mut witness = Witness::default();
+        witness.add_transcript(&calls).unwrap();
+        let proof = circuit::prove(&witness).unwrap();
+        circuit::verify(&witness.tables, &witness.public_values, &proof).unwrap();
+        // A wrong output: the native verifier, and so the replay, refuses.
+        let mut wrong = proven.output.data().to_vec();
+        wrong[0] += 1;
+        let wrong = IntMatrix::new(rows, 1, wrong).unwrap();
+        assert!(
+            replay_transcript(pk.verifying_key(), &x, &wrong, &binding, &proven.proof).is_err()
+        );
+    }
+}

@@ -25,8 +25,11 @@
 //!   Merkle paths, a transcript, an arithmetic program), and prove / verify with
 //!   `p3-batch-stark` under the shard configuration.
 //!
-//! Not built yet (the rest of issue 7): replaying a real shard proof's transcript (recording
-//! the native verifier's challenger calls) and extracting its Merkle openings (leaf sponge
+//! - [`replay`]: a recording challenger; [`crate::shard::replay_transcript`] runs the native
+//!   verifier on a real shard proof with it, giving the exact calls the transcript table
+//!   replays (a test proves a real proof's whole transcript in the circuit).
+//!
+//! Not built yet (the rest of issue 7): extracting a real proof's Merkle openings (leaf sponge
 //! hashing of the opened rows, pruned multi-openings restored to full paths); sending the
 //! transcript's samples to the arithmetic table and the commitments it absorbs to the Merkle
 //! tables over buses instead of periodic expectations; the recursion-friendly inner shard
@@ -37,6 +40,7 @@ pub mod circuit;
 pub mod ext;
 pub mod merkle;
 pub mod poseidon2;
+pub mod replay;
 pub mod transcript;
 
 use p3_air::{AirBuilder, WindowAccess};
