@@ -281,7 +281,7 @@ impl Node {
             .unwrap_or_default();
         let tx = self.internal.clone();
         tokio::task::spawn_blocking(move || {
-            let result = (|| -> anyhow::Result<()> {
+            let result = (|| -> anyhow::Result<Vec<Vec<u8>>> {
                 let verified =
                     crate::settlement::verify_settlement_skipping(&msg.settlement.0, &known)?;
                 if verified.settlement.manifest != manifest {
@@ -296,7 +296,12 @@ impl Node {
                 if verified.credits != msg.credits {
                     anyhow::bail!("credits do not match the settled proofs");
                 }
-                Ok(())
+                Ok(verified
+                    .settlement
+                    .shard_proofs
+                    .into_iter()
+                    .map(|b| b.0)
+                    .collect())
             })()
             .map_err(|e| e.to_string());
             let _ = tx.blocking_send(Internal::SettlementChecked {
@@ -311,12 +316,15 @@ impl Node {
         &mut self,
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<(), String>,
+        result: Result<Vec<Vec<u8>>, String>,
     ) {
-        if let Err(why) = result {
-            self.report(&origin, Verdict::Reject, &why).await;
-            return;
-        }
+        let proofs = match result {
+            Ok(proofs) => proofs,
+            Err(why) => {
+                self.report(&origin, Verdict::Reject, &why).await;
+                return;
+            }
+        };
         let Ok(env) = SignedEnvelope::<JobSettled>::from_frame(&frame, &self.network) else {
             return;
         };
@@ -335,6 +343,23 @@ impl Node {
         });
         info!(job = %msg.job, aggregator = %msg.aggregator, "job settled");
         self.persist(&msg.job, FrameKind::Settled, &[], &frame);
+        // The settlement carries every shard proof, all verified: keep any this node missed
+        // (a catch-up after settlement sends the settlement, not the proofs).
+        for proof in proofs {
+            let Ok(env) = SignedEnvelope::<ShardProved>::from_frame(&proof, &self.network) else {
+                continue;
+            };
+            let shard = env.message().shard;
+            let Some(local) = self.local.get_mut(&msg.job) else {
+                break;
+            };
+            if !local.proofs.contains_key(&shard) {
+                self.persist(&msg.job, FrameKind::Proof, &shard.to_be_bytes(), &proof);
+                if let Some(local) = self.local.get_mut(&msg.job) {
+                    local.proofs.insert(shard, proof);
+                }
+            }
+        }
         if let Some(local) = self.local.get_mut(&msg.job) {
             local.settled = Some((frame, msg.settlement.0));
             local.settling = false;
