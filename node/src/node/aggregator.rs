@@ -52,14 +52,7 @@ impl Node {
                     if local.x.is_none()
                         && local.x_failures >= super::DATA_GIVE_UP_ATTEMPTS
                         && now.saturating_sub(local.x_first_failure_ms) >= super::DATA_GIVE_UP_MS
-                        && may_settle(
-                            job,
-                            &aggregators,
-                            &self.me,
-                            record.settle_deadline_ms(&self.settle),
-                            self.settle.step_ms,
-                            now,
-                        )
+                        && self.elected(record, &aggregators, now)
                     {
                         unavailable.push((*job, local.x_failures));
                     }
@@ -77,14 +70,7 @@ impl Node {
             {
                 continue;
             }
-            if may_settle(
-                job,
-                &aggregators,
-                &self.me,
-                record.settle_deadline_ms(&self.settle),
-                self.settle.step_ms,
-                now,
-            ) {
+            if self.elected(record, &aggregators, now) {
                 ready.push(*job);
             }
         }
@@ -114,6 +100,23 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Whether this node's turn to settle (or fail) the job has come.
+    fn elected(
+        &self,
+        record: &starkscale_protocol::status::JobRecord,
+        aggregators: &[starkscale_protocol::ids::PeerKey],
+        now: u64,
+    ) -> bool {
+        may_settle(
+            &record.manifest.job,
+            aggregators,
+            &self.me,
+            record.settle_deadline_ms(&self.settle),
+            self.settle.step_ms,
+            now,
+        )
     }
 
     /// Publishes that a job failed (as its elected aggregator), so clients stop waiting.

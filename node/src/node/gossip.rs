@@ -281,7 +281,7 @@ impl Node {
             .unwrap_or_default();
         let tx = self.internal.clone();
         tokio::task::spawn_blocking(move || {
-            let result = (|| -> anyhow::Result<Vec<Vec<u8>>> {
+            let result = (|| -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
                 let verified =
                     crate::settlement::verify_settlement_skipping(&msg.settlement.0, &known)?;
                 if verified.settlement.manifest != manifest {
@@ -296,11 +296,12 @@ impl Node {
                 if verified.credits != msg.credits {
                     anyhow::bail!("credits do not match the settled proofs");
                 }
+                // The proofs are in credit order (checked by the verification above).
                 Ok(verified
-                    .settlement
-                    .shard_proofs
-                    .into_iter()
-                    .map(|b| b.0)
+                    .credits
+                    .iter()
+                    .map(|c| c.shard)
+                    .zip(verified.settlement.shard_proofs.into_iter().map(|b| b.0))
                     .collect())
             })()
             .map_err(|e| e.to_string());
@@ -316,7 +317,7 @@ impl Node {
         &mut self,
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<Vec<Vec<u8>>, String>,
+        result: Result<Vec<(u32, Vec<u8>)>, String>,
     ) {
         let proofs = match result {
             Ok(proofs) => proofs,
@@ -345,15 +346,12 @@ impl Node {
         self.persist(&msg.job, FrameKind::Settled, &[], &frame);
         // The settlement carries every shard proof, all verified: keep any this node missed
         // (a catch-up after settlement sends the settlement, not the proofs).
-        for proof in proofs {
-            let Ok(env) = SignedEnvelope::<ShardProved>::from_frame(&proof, &self.network) else {
-                continue;
-            };
-            let shard = env.message().shard;
-            let Some(local) = self.local.get_mut(&msg.job) else {
-                break;
-            };
-            if !local.proofs.contains_key(&shard) {
+        for (shard, proof) in proofs {
+            let known = self
+                .local
+                .get(&msg.job)
+                .is_none_or(|l| l.proofs.contains_key(&shard));
+            if !known {
                 self.persist(&msg.job, FrameKind::Proof, &shard.to_be_bytes(), &proof);
                 if let Some(local) = self.local.get_mut(&msg.job) {
                     local.proofs.insert(shard, proof);

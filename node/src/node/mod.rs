@@ -198,8 +198,8 @@ enum Internal {
     SettlementChecked {
         frame: Vec<u8>,
         origin: Origin,
-        /// The settlement's shard-proof frames (all verified), or why it was refused.
-        result: Result<Vec<Vec<u8>>, String>,
+        /// The settlement's shard-proof frames by shard (all verified), or why it was refused.
+        result: Result<Vec<(u32, Vec<u8>)>, String>,
     },
     /// X of a job was fetched (or failed to be).
     XFetched {

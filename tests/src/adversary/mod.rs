@@ -28,6 +28,8 @@ use starkscale_protocol::messages::{
 use starkscale_protocol::{JobSpec, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
+mod proofs;
+
 /// The ways an adversary cheats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cheat {
@@ -178,7 +180,6 @@ impl Adversary {
             own_proofs: Vec::new(),
             done: HashSet::new(),
             cfg: cfg.clone(),
-            work_tx: None,
         };
         let task = tokio::spawn(async move { state.run(events, shutdown_rx).await });
         Ok(Self {
@@ -240,9 +241,6 @@ impl Adversary {
     }
 }
 
-/// Frames made on the blocking pool, to publish from the adversary's task.
-type Outbox = mpsc::Sender<(&'static str, Vec<u8>)>;
-
 struct State {
     cfg: AdversaryConfig,
     key: SigningKey,
@@ -261,7 +259,6 @@ struct State {
     own_proofs: Vec<ShardProved>,
     /// Things done once (job, step).
     done: HashSet<(JobId, u32)>,
-    work_tx: Option<Outbox>,
 }
 
 impl State {
@@ -270,14 +267,11 @@ impl State {
         mut events: mpsc::Receiver<NetEvent>,
         mut shutdown: oneshot::Receiver<()>,
     ) {
-        let (work_tx, mut work_rx) = mpsc::channel::<(&'static str, Vec<u8>)>(64);
-        self.work_tx = Some(work_tx);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(event) = events.recv() => self.on_event(event).await,
-                Some((topic, frame)) = work_rx.recv() => self.publish(topic, frame).await,
                 _ = tick.tick(), if self.armed() => self.on_tick().await,
             }
         }
@@ -403,93 +397,51 @@ impl State {
         let job = manifest.job;
         let pick = self.rng.gen_range(0..count);
         match self.cfg.cheat {
-            Cheat::WrongOutput | Cheat::FlippedProof | Cheat::Replay => {
-                if let Some(frame) = self.claim(&manifest, pick, self.cfg.lease) {
-                    self.publish(topics::SHARD_CLAIMED, frame).await;
-                }
-                let Some(spec) = self.spec(&job) else {
-                    return;
-                };
-                let other = if count > 1 {
-                    (pick + 1 + self.rng.gen_range(0..count - 1)) % count
+            Cheat::WrongOutput | Cheat::FlippedProof | Cheat::Replay | Cheat::StolenProof => {
+                // The shard it attacks, held by a backdated claim so that its proof passes the
+                // lease rule and reaches proof verification. A thief holds short leases on
+                // several shards (to re-sign honest proofs of them later, too).
+                let (target, leases) = if self.cfg.cheat == Cheat::StolenProof {
+                    let held = count.min(self.cfg.max_leases_per_job);
+                    (pick.min(held - 1), (0..held).collect::<Vec<_>>())
                 } else {
-                    pick
+                    (pick, vec![pick])
                 };
-                let cheat = self.cfg.cheat;
-                let replay_from = self.own_proofs.last().cloned();
-                let (key, network, tx) = (
-                    self.key.clone(),
-                    self.network,
-                    self.work_tx.clone().expect("outbox set in run"),
-                );
-                let me = self.me;
-                let made = tokio::task::spawn_blocking(move || {
-                    bad_proof(
-                        cheat,
-                        &key,
-                        &network,
-                        &manifest,
-                        &spec,
-                        pick,
-                        other,
-                        replay_from,
-                        me,
-                    )
-                })
-                .await;
-                if let Ok(Ok((frame, honest))) = made {
-                    if let Some(p) = honest {
-                        self.own_proofs.push(p);
-                    }
-                    let _ = tx.send((topics::SHARD_PROVED, frame)).await;
-                }
-            }
-            Cheat::StolenProof => {
-                // Holds a short lease on shards, so that re-signed copies of other workers'
-                // proofs pass the lease rule and reach proof verification.
-                for shard in 0..count.min(self.cfg.max_leases_per_job) {
-                    if let Some(frame) = self.claim(&manifest, shard, Duration::from_millis(1_000))
-                    {
+                let lease = if self.cfg.cheat == Cheat::StolenProof {
+                    Duration::from_millis(1_000)
+                } else {
+                    self.cfg.lease
+                };
+                for shard in leases {
+                    if let Some(frame) = self.claim(&manifest, shard, lease) {
                         self.publish(topics::SHARD_CLAIMED, frame).await;
                     }
                 }
-                // At once, a valid proof another worker (a bystander it copied from) made for
-                // a shard it holds, re-signed as its own; later, copies of honest gossip.
                 let Some(spec) = self.spec(&job) else {
                     return;
                 };
-                let mut seed = [0u8; 32];
-                self.rng.fill_bytes(&mut seed);
-                let shard = pick.min(self.cfg.max_leases_per_job.saturating_sub(1));
-                let (key, network, me) = (self.key.clone(), self.network, self.me);
-                let tx = self.work_tx.clone().expect("outbox set in run");
-                let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-                    let bystander = SigningKey::from_bytes(&seed);
-                    let plan = manifest.plan()?;
-                    let range = plan
-                        .shard(shard)
-                        .ok_or_else(|| anyhow::anyhow!("no shard {shard}"))?;
-                    let w = spec
-                        .w()
-                        .row_block(range.rows_usize())
-                        .ok_or_else(|| anyhow::anyhow!("rows out of range"))?;
-                    let frame = starkscale_node::node::prove_shard(
-                        &bystander,
-                        &network,
-                        &manifest,
-                        shard,
-                        &w,
-                        spec.x(),
-                    )?;
-                    let mut msg =
-                        SignedEnvelope::<ShardProved>::from_frame(&frame, &network)?.into_message();
-                    msg.worker = me;
-                    Ok(SignedEnvelope::sign(&key, &network, msg)?.to_frame()?)
+                let mut bystander = [0u8; 32];
+                self.rng.fill_bytes(&mut bystander);
+                let attack = proofs::ProofAttack {
+                    cheat: self.cfg.cheat,
+                    shard: target,
+                    other: if count > 1 {
+                        (target + 1 + self.rng.gen_range(0..count - 1)) % count
+                    } else {
+                        target
+                    },
+                    replay_from: self.own_proofs.last().cloned(),
+                    bystander,
+                };
+                let (key, network) = (self.key.clone(), self.network);
+                let made = tokio::task::spawn_blocking(move || {
+                    proofs::bad_proof(&attack, &key, &network, &manifest, &spec)
                 })
                 .await;
-                if let Ok(Ok(frame)) = made {
-                    self.done.insert((job, shard));
-                    let _ = tx.send((topics::SHARD_PROVED, frame)).await;
+                if let Ok(Ok((frame, honest))) = made {
+                    self.own_proofs.extend(honest);
+                    self.done.insert((job, target));
+                    self.publish(topics::SHARD_PROVED, frame).await;
                 }
             }
             Cheat::ForgedSignature => self.forge(&manifest, pick).await,
@@ -587,7 +539,7 @@ impl State {
                 .copied()
                 .find(|k| topics::for_kind(*k) == Some(topic));
             if let Some(kind) = kind {
-                let mut big = header(kind);
+                let mut big = proofs::header(kind);
                 big.resize(600 << 10, 0xAB);
                 self.publish(topic, big).await;
             }
@@ -611,10 +563,10 @@ impl State {
         let mut garbage = vec![0u8; 200];
         self.rng.fill_bytes(&mut garbage);
         // Small request kinds have a 256-byte limit.
-        let mut big_status = header(MessageKind::JobStatus);
+        let mut big_status = proofs::header(MessageKind::JobStatus);
         big_status.resize(64 << 10, 1);
         // A gossip kind sent as a request.
-        let mut misplaced = header(MessageKind::ShardClaimed);
+        let mut misplaced = proofs::header(MessageKind::ShardClaimed);
         misplaced.resize(100, 0);
         let requests = [garbage, big_status, misplaced, vec![0u8; 3], Vec::new()];
         let n = requests.len() as u64;
@@ -752,109 +704,5 @@ impl State {
             credits,
             settlement: Bytes(settlement),
         })
-    }
-}
-
-/// A frame header of `kind` (version and kind tag) with no body.
-fn header(kind: MessageKind) -> Vec<u8> {
-    let mut out = starkscale_protocol::codec::PROTOCOL_VERSION
-        .to_le_bytes()
-        .to_vec();
-    out.push(kind.tag());
-    out
-}
-
-/// Makes the bad ShardProved frame of a proof-forging cheat. Returns it and, for a replayer,
-/// the honest proof it made (kept to replay in a later job).
-#[allow(clippy::too_many_arguments)]
-fn bad_proof(
-    cheat: Cheat,
-    key: &SigningKey,
-    network: &NetworkId,
-    manifest: &Manifest,
-    spec: &JobSpec,
-    shard: u32,
-    other: u32,
-    replay_from: Option<ShardProved>,
-    me: PeerKey,
-) -> anyhow::Result<(Vec<u8>, Option<ShardProved>)> {
-    let plan = manifest.plan()?;
-    let rows_of = |s: u32| -> anyhow::Result<IntMatrix> {
-        let range = plan
-            .shard(s)
-            .ok_or_else(|| anyhow::anyhow!("no shard {s}"))?;
-        spec.w()
-            .row_block(range.rows_usize())
-            .ok_or_else(|| anyhow::anyhow!("rows of shard {s} out of range"))
-    };
-    let sign = |msg: ShardProved| -> anyhow::Result<Vec<u8>> {
-        Ok(SignedEnvelope::sign(key, network, msg)?.to_frame()?)
-    };
-    let decode = |frame: &[u8]| -> anyhow::Result<ShardProved> {
-        Ok(SignedEnvelope::<ShardProved>::from_frame(frame, network)?.into_message())
-    };
-    match cheat {
-        Cheat::WrongOutput => {
-            // A valid proof, but for X' ≠ X: its output is W·X', not W·X.
-            let mut x = spec.x().data().to_vec();
-            x[0] += 1;
-            let x2 = IntMatrix::new(spec.x().rows(), spec.x().cols(), x)?;
-            let frame = starkscale_node::node::prove_shard(
-                key,
-                network,
-                manifest,
-                shard,
-                &rows_of(shard)?,
-                &x2,
-            )?;
-            Ok((frame, None))
-        }
-        Cheat::FlippedProof => {
-            let frame = starkscale_node::node::prove_shard(
-                key,
-                network,
-                manifest,
-                shard,
-                &rows_of(shard)?,
-                spec.x(),
-            )?;
-            let mut msg = decode(&frame)?;
-            let mid = msg.proof.0.len() / 2;
-            msg.proof.0[mid] ^= 0x01;
-            Ok((sign(msg)?, None))
-        }
-        Cheat::Replay => {
-            // A proof it made honestly, for this job's shard `other` or an earlier job,
-            // relabelled as the proof of `shard`.
-            let honest = match replay_from {
-                Some(old) if old.job != manifest.job => old,
-                _ => decode(&starkscale_node::node::prove_shard(
-                    key,
-                    network,
-                    manifest,
-                    other,
-                    &rows_of(other)?,
-                    spec.x(),
-                )?)?,
-            };
-            let target = rows_of(shard)?.checked_mul(spec.x())?;
-            let key_of = manifest
-                .shard_keys
-                .get(shard as usize)
-                .map(|k| k.commitment)
-                .unwrap_or_default();
-            let relabelled = ShardProved {
-                job: manifest.job,
-                shard,
-                worker: me,
-                proved_at_ms: now_ms(),
-                output: target,
-                commitment: key_of,
-                ..honest.clone()
-            };
-            let keep = (honest.job == manifest.job).then_some(honest);
-            Ok((sign(relabelled)?, keep))
-        }
-        _ => anyhow::bail!("{cheat:?} does not forge proofs"),
     }
 }
