@@ -11,11 +11,21 @@
 //! rate 2^-[`LOG_BLOWUP`], [`NUM_QUERIES`] queries and [`QUERY_POW_BITS`] bits of grinding
 //! before the queries are drawn, plus 16 bits of grinding before the batching challenge and
 //! before the out-of-domain point. Under the standard FRI conjecture (each query gains
-//! `LOG_BLOWUP` bits) the low-degree test has 3·32 + 16 = 112 conjectured bits. Plonky3's own
-//! estimator ([`p3_uni_stark::ConjecturedSecurity`]), which also charges the DEEP-ALI and
-//! batching terms at the instance's real width and height, reports **110 bits** for shards of
-//! up to 2^10 rows and **104 bits** at the 2^16-row maximum, for any k up to 2^15; a test checks
-//! every accepted shape stays at or above [`MIN_SECURITY_BITS`] = 100.
+//! `LOG_BLOWUP` bits) the low-degree test has 3·36 + 16 = 124 conjectured bits. Plonky3's own
+//! estimator ([`p3_uni_stark::ConjecturedSecurity`]), which also charges the DEEP-ALI,
+//! batching and per-round folding terms at the instance's real width and height, reports
+//! **112 bits** at the smallest shard (2^6 rows), **108 bits** at 2^10 rows and **102 bits**
+//! at the 2^16-row maximum, for any k up to 2^15; a test checks every accepted shape stays at
+//! or above [`MIN_SECURITY_BITS`] = 100.
+//!
+//! # Recursion-friendly (configuration 2)
+//!
+//! Shard proofs are the inner proofs of the recursive aggregation, so the FRI settings keep
+//! the in-circuit verifier small: folding arity 8 ([`MAX_LOG_ARITY`] = 3, a third of the
+//! commit-phase Merkle trees of arity 2) and a final polynomial of 2^5 coefficients (the
+//! verifier evaluates it directly instead of opening the last small trees). The price is a
+//! 2^6-row minimum trace height ([`crate::shard::MIN_LOG_HEIGHT`]). Configuration 1 (arity 2,
+//! 32 queries, final polynomial of one coefficient) is retired: its proofs are refused.
 
 use p3_challenger::DuplexChallenger;
 use p3_commit::ExtensionMmcs;
@@ -32,15 +42,15 @@ use p3_uni_stark::StarkConfig;
 ///
 /// Bump it whenever anything in this file changes: field, hash, FRI parameters, the AIR or the
 /// statement encoding.
-pub const CONFIG_ID: u32 = 1;
+pub const CONFIG_ID: u32 = 2;
 
 /// Human-readable name of [`CONFIG_ID`].
-pub const CONFIG_NAME: &str = "koalabear-d4/poseidon2-16/fri-b3-q32-pow16/rowwise-v1";
+pub const CONFIG_NAME: &str = "koalabear-d4/poseidon2-16/fri-b3-q36-pow16-arity8-final32/rowwise-v1";
 
 /// log2 of the FRI blowup factor (rate 1/8).
 pub const LOG_BLOWUP: usize = 3;
 /// Number of FRI queries.
-pub const NUM_QUERIES: usize = 32;
+pub const NUM_QUERIES: usize = 36;
 /// Proof-of-work bits ground before the FRI query indices are drawn.
 pub const QUERY_POW_BITS: usize = 16;
 /// Proof-of-work bits ground before the challenge that batches all openings into one FRI
@@ -50,9 +60,9 @@ pub const BATCH_POW_BITS: usize = 16;
 /// with trace height).
 pub const OOD_POW_BITS: usize = 16;
 /// log2 of the final FRI polynomial length.
-pub const LOG_FINAL_POLY_LEN: usize = 0;
+pub const LOG_FINAL_POLY_LEN: usize = 5;
 /// log2 of the maximum FRI folding arity.
-pub const MAX_LOG_ARITY: usize = 1;
+pub const MAX_LOG_ARITY: usize = 3;
 /// Conjectured bits of the low-degree test: `LOG_BLOWUP * NUM_QUERIES + QUERY_POW_BITS`.
 pub const CONJECTURED_LDT_BITS: usize = LOG_BLOWUP * NUM_QUERIES + QUERY_POW_BITS;
 /// The floor every accepted shard shape must meet under Plonky3's conjectured estimator.
@@ -197,6 +207,6 @@ mod tests {
 
     #[test]
     fn ldt_conjecture_matches_the_documented_figure() {
-        assert_eq!(CONJECTURED_LDT_BITS, 112);
+        assert_eq!(CONJECTURED_LDT_BITS, 124);
     }
 }

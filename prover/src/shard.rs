@@ -22,8 +22,10 @@ use crate::statement::{
     HALF_MODULUS,
 };
 
-/// Smallest trace height used (log2): tiny shards are padded up to it.
-pub const MIN_LOG_HEIGHT: usize = 2;
+/// Smallest trace height used (log2): tiny shards are padded up to it. FRI folds down to a
+/// final polynomial of `2^LOG_FINAL_POLY_LEN` coefficients and needs at least one fold above
+/// it, so every trace is longer than that.
+pub const MIN_LOG_HEIGHT: usize = crate::config::LOG_FINAL_POLY_LEN + 1;
 /// Largest inner dimension k supported (the preprocessed trace width; proof size grows with k).
 pub const MAX_K: usize = 1 << 15;
 /// Largest shard height (rows of W_s) supported.
@@ -177,6 +179,11 @@ impl ShardProof {
     /// Decodes a proof, refusing more than [`MAX_PROOF_BYTES`]; never panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         codec::decode::<Self, MAX_PROOF_BYTES>("shard proof", bytes)
+    }
+
+    /// The Plonky3 proof inside (for the recursion witness extraction).
+    pub(crate) fn inner(&self) -> &Proof<ShardStarkConfig> {
+        &self.proof
     }
 }
 
@@ -617,8 +624,17 @@ mod tests {
         trace_from: &IntMatrix,
     ) -> bool {
         match prove_statement(pk, x, claimed, trace_from, &binding()) {
-            Err(_) => true,
-            Ok(proof) => verify(pk.verifying_key(), x, claimed, &binding(), &proof).is_err(),
+            Err(e) => {
+                eprintln!("prover refused: {e}");
+                true
+            }
+            Ok(proof) => match verify(pk.verifying_key(), x, claimed, &binding(), &proof) {
+                Err(e) => {
+                    eprintln!("verifier rejected: {e}");
+                    true
+                }
+                Ok(()) => false,
+            },
         }
     }
 

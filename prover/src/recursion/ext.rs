@@ -119,7 +119,7 @@ impl ExtArithTable {
     /// The table running `program` (its layout is what the verifier fixes).
     pub fn new(program: &ExtProgram) -> Self {
         let rows = program.ops.len() + 1;
-        let height = rows.next_power_of_two().max(4);
+        let height = rows.next_power_of_two().max(super::MIN_ROWS);
         let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
         let mut set = |column: usize, id: usize, value: Val| periodic[column][id] = value;
         for id in 0..rows {
@@ -236,7 +236,7 @@ pub fn trace(
         uses[a] += 1;
         uses[b] += 1;
     }
-    let height = values.len().next_power_of_two().max(4);
+    let height = values.len().next_power_of_two().max(super::MIN_ROWS);
     let mut rows = vec![Val::ZERO; height * COLS];
     for (id, value) in values.iter().enumerate() {
         let row = &mut rows[id * COLS..(id + 1) * COLS];

@@ -140,7 +140,7 @@ impl MerklePath {
 /// The table's trace for `path`, and the permutation inputs it looks up (one per level).
 pub fn trace(path: &MerklePath) -> (RowMajorMatrix<Val>, Vec<[Val; WIDTH]>) {
     let perm = p3_koala_bear::default_koalabear_poseidon2_16();
-    let height = path.siblings.len().next_power_of_two().max(4);
+    let height = path.siblings.len().next_power_of_two().max(super::MIN_ROWS);
     let mut values = vec![Val::ZERO; height * COLS];
     let mut lookups = Vec::with_capacity(path.siblings.len());
     let (mut cur, mut acc, mut pow) = (path.leaf, 0u64, 1u64);

@@ -39,12 +39,17 @@
 pub mod circuit;
 pub mod ext;
 pub mod merkle;
+pub mod openings;
 pub mod poseidon2;
 pub mod replay;
 pub mod transcript;
 
 use p3_air::{AirBuilder, WindowAccess};
 use p3_field::PrimeCharacteristicRing;
+
+/// Fewest rows of any table: the circuit is proved under the shard configuration, whose FRI
+/// needs every trace longer than its final polynomial.
+pub const MIN_ROWS: usize = 1 << crate::shard::MIN_LOG_HEIGHT;
 
 /// Expressions of a list of variables.
 pub(crate) type Exprs<AB> = Vec<<AB as AirBuilder>::Expr>;

@@ -104,7 +104,7 @@ where
 /// 4 rows) with zero-input rows of multiplicity 0 (every row must be a real permutation).
 pub fn trace(rows: &[([Val; WIDTH], u32)]) -> RowMajorMatrix<Val> {
     use p3_field::PrimeCharacteristicRing;
-    let height = rows.len().next_power_of_two().max(4);
+    let height = rows.len().next_power_of_two().max(super::MIN_ROWS);
     let mut inputs: Vec<[Val; WIDTH]> = rows.iter().map(|(input, _)| *input).collect();
     inputs.resize(height, [Val::ZERO; WIDTH]);
     let perm = p3_poseidon2_air::generate_trace_rows::<
@@ -145,10 +145,11 @@ mod tests {
             .collect();
         let rows: Vec<_> = inputs.iter().map(|i| (*i, 1)).collect();
         let t = trace(&rows);
-        assert_eq!(t.values.len() / COLS, 8);
+        assert_eq!(t.values.len() / COLS, crate::recursion::MIN_ROWS);
         for (row, input) in inputs.iter().enumerate() {
             assert_eq!(output_of(&t, row), perm.permute(*input), "row {row}");
         }
-        assert_eq!(output_of(&t, 7), perm.permute([Val::ZERO; WIDTH]));
+        let last = crate::recursion::MIN_ROWS - 1;
+        assert_eq!(output_of(&t, last), perm.permute([Val::ZERO; WIDTH]));
     }
 }

@@ -110,7 +110,7 @@ pub struct TranscriptTable {
 impl TranscriptTable {
     /// The table replaying `duplexes` (every absorbed value and sample known to the verifier).
     pub fn new(duplexes: &[Duplex]) -> Self {
-        let height = duplexes.len().next_power_of_two().max(4);
+        let height = duplexes.len().next_power_of_two().max(super::MIN_ROWS);
         let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
         for (r, d) in duplexes.iter().enumerate() {
             periodic[P_ACTIVE][r] = Val::ONE;
@@ -201,7 +201,7 @@ where
 /// The trace replaying `duplexes`, and the permutation inputs it looks up.
 pub fn trace(duplexes: &[Duplex]) -> (RowMajorMatrix<Val>, Vec<[Val; WIDTH]>) {
     let perm = p3_koala_bear::default_koalabear_poseidon2_16();
-    let height = duplexes.len().next_power_of_two().max(4);
+    let height = duplexes.len().next_power_of_two().max(super::MIN_ROWS);
     let mut values = vec![Val::ZERO; height * COLS];
     let mut state = [Val::ZERO; WIDTH];
     let mut lookups = Vec::with_capacity(duplexes.len());
