@@ -45,7 +45,8 @@ use p3_uni_stark::StarkConfig;
 pub const CONFIG_ID: u32 = 2;
 
 /// Human-readable name of [`CONFIG_ID`].
-pub const CONFIG_NAME: &str = "koalabear-d4/poseidon2-16/fri-b3-q36-pow16-arity8-final32/rowwise-v1";
+pub const CONFIG_NAME: &str =
+    "koalabear-d4/poseidon2-16/fri-b3-q36-pow16-arity8-final32/rowwise-v1";
 
 /// log2 of the FRI blowup factor (rate 1/8).
 pub const LOG_BLOWUP: usize = 3;

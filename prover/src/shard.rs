@@ -469,6 +469,20 @@ pub fn replay_transcript(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<Vec<crate::recursion::transcript::Call>, VerifyError> {
+    Ok(replay_events(vk, x, y, binding, proof)?
+        .into_iter()
+        .map(|e| e.call)
+        .collect())
+}
+
+/// [`replay_transcript`] with what each call was for (seed, root, challenge, …).
+pub fn replay_events(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<Vec<crate::recursion::replay::Event>, VerifyError> {
     use crate::recursion::replay::RecordingChallenger;
     type RecordingConfig = p3_uni_stark::StarkConfig<
         crate::config::Pcs,
@@ -493,12 +507,24 @@ pub fn replay_transcript(
         verify_with_preprocessed(&config, &air, &recorded, &public, Some(&key))
     }));
     match result {
-        Ok(Ok(())) => Ok(challenger.calls()),
+        Ok(Ok(())) => Ok(challenger.events()),
         Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
         Err(_) => Err(VerifyError::Invalid(
             "malformed proof (verifier panicked)".into(),
         )),
     }
+}
+
+/// The public values the shard AIR is verified against for this statement (the statement
+/// digest, then X), after the same checks as [`verify`].
+pub fn public_values(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<Vec<Val>, VerifyError> {
+    Ok(verifier_inputs(vk, x, y, binding, proof)?.1)
 }
 
 /// What the native verifier needs for `proof`: the AIR (with the outputs as periodic columns),

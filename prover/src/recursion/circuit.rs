@@ -16,9 +16,11 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
 use super::ext::{self, ExtArithTable, ExtProgram};
+use super::index::IndexTable;
 use super::merkle::{self, MerklePath, MerklePathTable};
 use super::poseidon2::{self, Poseidon2Table, WIDTH};
 use super::transcript::{self, Call, TranscriptTable};
+use super::tree::TreeTable;
 use crate::config::{stark_config, Challenge, ShardStarkConfig, Val};
 
 /// One table of the circuit.
@@ -32,6 +34,10 @@ pub enum Table {
     Ext(ExtArithTable),
     /// A transcript (challenger) table.
     Transcript(TranscriptTable),
+    /// A Merkle-opening table (leaf hashing and paths of many openings).
+    Tree(TreeTable),
+    /// The query-index and proof-of-work table.
+    Index(IndexTable),
 }
 
 macro_rules! each_table {
@@ -44,6 +50,8 @@ macro_rules! each_table {
             Table::Merkle($t) => $body,
             Table::Ext($t) => $body,
             Table::Transcript($t) => $body,
+            Table::Tree($t) => $body,
+            Table::Index($t) => $body,
         }
     };
 }
@@ -158,7 +166,8 @@ impl Witness {
         if duplexes.is_empty() {
             return Err(CircuitError::Empty);
         }
-        let (trace, lookups) = transcript::trace(&duplexes);
+        let values: Vec<Val> = calls.iter().map(Call::value).collect();
+        let (trace, lookups) = transcript::trace(&duplexes, &values);
         let rows = permutation_rows(lookups);
         self.push(
             Table::Poseidon2(Box::default()),
@@ -182,7 +191,9 @@ impl Witness {
 
 /// The permutation table's rows for `lookups`: each distinct input once, in first-use order,
 /// with the number of times it is looked up.
-fn permutation_rows(lookups: impl IntoIterator<Item = [Val; WIDTH]>) -> Vec<([Val; WIDTH], u32)> {
+pub(crate) fn permutation_rows(
+    lookups: impl IntoIterator<Item = [Val; WIDTH]>,
+) -> Vec<([Val; WIDTH], u32)> {
     let mut counts: HashMap<[u32; WIDTH], usize> = HashMap::new();
     let mut rows: Vec<([Val; WIDTH], u32)> = Vec::new();
     for input in lookups {

@@ -37,8 +37,10 @@ const A: usize = 5;
 const B: usize = A + D;
 const C: usize = B + D;
 const MULT: usize = C + D;
+// Copy of the input flag, for the transcript bus.
+const IN_ROW: usize = MULT + 1;
 /// Width of the table.
-pub const COLS: usize = MULT + 1;
+pub const COLS: usize = IN_ROW + 1;
 /// Public values: the input, then the output.
 pub const NUM_PUBLIC: usize = 2 * D;
 
@@ -113,9 +115,21 @@ pub fn public_values(input: Challenge, output: Challenge) -> Vec<Val> {
 #[derive(Clone, Debug)]
 pub struct ExtArithTable {
     periodic: Vec<Vec<Val>>,
+    // Where the input is read on the transcript bus (its coefficients' positions); `None`:
+    // input and output are public values.
+    input_pos: Option<[u32; D]>,
 }
 
 impl ExtArithTable {
+    /// The table running `program` on a challenge the transcript sampled (coefficient `i` is
+    /// the transcript's call `positions[i]`); no public values.
+    pub fn reading(program: &ExtProgram, positions: [u32; D]) -> Self {
+        Self {
+            input_pos: Some(positions),
+            ..Self::new(program)
+        }
+    }
+
     /// The table running `program` (its layout is what the verifier fixes).
     pub fn new(program: &ExtProgram) -> Self {
         let rows = program.ops.len() + 1;
@@ -136,7 +150,10 @@ impl ExtArithTable {
             }
         }
         periodic[P_OUTPUT][rows - 1] = Val::ONE;
-        Self { periodic }
+        Self {
+            periodic,
+            input_pos: None,
+        }
     }
 }
 
@@ -146,7 +163,11 @@ impl BaseAir<Val> for ExtArithTable {
     }
 
     fn num_public_values(&self) -> usize {
-        NUM_PUBLIC
+        if self.input_pos.is_some() {
+            0
+        } else {
+            NUM_PUBLIC
+        }
     }
 
     fn num_periodic_columns(&self) -> usize {
@@ -181,10 +202,23 @@ where
         let span = |start: usize| -> Vec<AB::Expr> { local[start..start + D].to_vec() };
         let (a, b, c) = (span(A), span(B), span(C));
 
-        // The input and the output.
-        for i in 0..D {
-            builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
-            builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
+        // The input and the output: public, or the input read from the transcript.
+        builder.assert_eq(local[IN_ROW].clone(), p(P_INPUT));
+        match self.input_pos {
+            None => {
+                for i in 0..D {
+                    builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
+                    builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
+                }
+            }
+            Some(positions) => {
+                let bus = LookupBus::new(super::transcript::BUS);
+                let in_row = local[IN_ROW].clone();
+                for (i, pos) in positions.iter().enumerate() {
+                    let key = vec![in_row.clone() * AB::Expr::from_u32(*pos), c[i].clone()];
+                    bus.lookup_key(builder, key, Count::bounded(in_row.clone(), 1));
+                }
+            }
         }
         // The operation of each program row.
         let op_row = p(P_ACTIVE) - p(P_INPUT);
@@ -244,6 +278,7 @@ pub fn trace(
         row[ID_C] = Val::from_usize(id);
         row[C..C + D].copy_from_slice(&coeffs(*value));
         row[MULT] = Val::from_u32(uses[id]);
+        row[IN_ROW] = Val::from_bool(id == 0);
         if let Some(ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = id.checked_sub(1).map(|i| program.ops[i])
         {
             row[OP_ROW] = Val::ONE;

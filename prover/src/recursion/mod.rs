@@ -38,11 +38,14 @@
 
 pub mod circuit;
 pub mod ext;
+pub mod index;
 pub mod merkle;
 pub mod openings;
 pub mod poseidon2;
 pub mod replay;
 pub mod transcript;
+pub mod tree;
+pub mod verifier;
 
 use p3_air::{AirBuilder, WindowAccess};
 use p3_field::PrimeCharacteristicRing;

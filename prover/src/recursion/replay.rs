@@ -13,11 +13,66 @@ use p3_symmetric::MerkleCap;
 use super::transcript::Call;
 use crate::config::{Challenge, Challenger, Val};
 
+/// What a recorded call was for, as far as the challenger can tell from how it was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// A value absorbed as bytes packed into field elements: a domain-separation seed (fixed
+    /// by the protocol and the instance's shape).
+    Seed,
+    /// A field value absorbed on its own: a public value, an opened value, a final-polynomial
+    /// coefficient.
+    Value,
+    /// Element `element` of the `index`-th Merkle root absorbed (trace, preprocessed,
+    /// quotient, then the FRI rounds').
+    Root {
+        /// Which root, in absorb order.
+        index: u32,
+        /// Which of its 8 elements.
+        element: u8,
+    },
+    /// A proof-of-work witness.
+    PowWitness,
+    /// The sample that checks a proof-of-work witness (its low `bits` bits must be zero).
+    PowSample {
+        /// Bits of work.
+        bits: u8,
+    },
+    /// A sample of `bits` bits (a FRI query index).
+    IndexSample {
+        /// Bits of the index.
+        bits: u8,
+    },
+    /// Coefficient `coeff` of the `index`-th challenge-field sample (α, ζ, the batching
+    /// challenge, the folding challenges, in draw order).
+    Challenge {
+        /// Which challenge.
+        index: u32,
+        /// Which coefficient.
+        coeff: u8,
+    },
+}
+
+/// One recorded call and what it was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The call and its value.
+    pub call: Call,
+    /// What it was for.
+    pub tag: Tag,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<Event>,
+    roots: u32,
+    challenges: u32,
+}
+
 /// The shard configuration's challenger, logging every call.
 #[derive(Clone, Debug)]
 pub struct RecordingChallenger {
     inner: Challenger,
-    log: Arc<Mutex<Vec<Call>>>,
+    log: Arc<Mutex<Log>>,
 }
 
 impl RecordingChallenger {
@@ -25,25 +80,61 @@ impl RecordingChallenger {
     pub fn new() -> Self {
         Self {
             inner: Challenger::new(p3_koala_bear::default_koalabear_poseidon2_16()),
-            log: Arc::new(Mutex::new(Vec::new())),
+            log: Arc::new(Mutex::new(Log::default())),
         }
     }
 
     /// The calls made so far, by this challenger and every clone of it.
     pub fn calls(&self) -> Vec<Call> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.events().iter().map(|e| e.call).collect()
     }
 
-    fn record(&self, call: Call) {
+    /// The calls made so far with what each was for.
+    pub fn events(&self) -> Vec<Event> {
+        self.log
+            .lock()
+            .map(|l| l.events.clone())
+            .unwrap_or_default()
+    }
+
+    fn record(&self, call: Call, tag: Tag) {
         if let Ok(mut log) = self.log.lock() {
-            log.push(call);
+            log.events.push(Event { call, tag });
         }
     }
 
-    fn sample_base(&mut self) -> Val {
+    fn observe_tagged(&mut self, value: Val, tag: Tag) {
+        self.record(Call::Observe(value), tag);
+        self.inner.observe(value);
+    }
+
+    fn sample_tagged(&mut self, tag: Tag) -> Val {
         let v: Val = self.inner.sample();
-        self.record(Call::Sample(v));
+        self.record(Call::Sample(v), tag);
         v
+    }
+
+    /// A counter shared by every clone (roots or challenges so far), then incremented.
+    fn next(&self, roots: bool) -> u32 {
+        self.log.lock().map_or(0, |mut l| {
+            let c = if roots {
+                &mut l.roots
+            } else {
+                &mut l.challenges
+            };
+            *c += 1;
+            *c - 1
+        })
+    }
+
+    fn sample_bits_tagged(&mut self, bits: usize, tag: Tag) -> usize {
+        let v = self.sample_tagged(tag).as_canonical_u64();
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        (v & mask) as usize
     }
 }
 
@@ -55,54 +146,68 @@ impl Default for RecordingChallenger {
 
 impl CanObserve<Val> for RecordingChallenger {
     fn observe(&mut self, value: Val) {
-        self.record(Call::Observe(value));
-        self.inner.observe(value);
+        self.observe_tagged(value, Tag::Value);
+    }
+
+    /// Only the domain-separation seeds are absorbed as a slice (bytes packed into elements).
+    fn observe_slice(&mut self, values: &[Val]) {
+        for v in values {
+            self.observe_tagged(*v, Tag::Seed);
+        }
+    }
+}
+
+impl RecordingChallenger {
+    fn observe_cap<const N: usize>(&mut self, cap: &MerkleCap<Val, [Val; N]>) {
+        for root in cap.roots() {
+            let index = self.next(true);
+            for (element, v) in root.iter().enumerate() {
+                self.observe_tagged(
+                    *v,
+                    Tag::Root {
+                        index,
+                        element: element as u8,
+                    },
+                );
+            }
+        }
     }
 }
 
 impl<const N: usize> CanObserve<MerkleCap<Val, [Val; N]>> for RecordingChallenger {
     fn observe(&mut self, cap: MerkleCap<Val, [Val; N]>) {
-        for root in cap.roots() {
-            for v in root {
-                CanObserve::<Val>::observe(self, *v);
-            }
-        }
+        self.observe_cap(&cap);
     }
 }
 
 impl<const N: usize> CanObserve<&MerkleCap<Val, [Val; N]>> for RecordingChallenger {
     fn observe(&mut self, cap: &MerkleCap<Val, [Val; N]>) {
-        for root in cap.roots() {
-            for v in root {
-                CanObserve::<Val>::observe(self, *v);
-            }
-        }
+        self.observe_cap(cap);
     }
 }
 
+/// Field samples: the verifier draws only challenge-field elements, one base coefficient at a
+/// time (coefficient 0 first), so the `n`-th is coefficient `n mod 4` of challenge `n / 4`.
 impl CanSample<Val> for RecordingChallenger {
     fn sample(&mut self) -> Val {
-        self.sample_base()
+        let n = self.next(false);
+        self.sample_tagged(Tag::Challenge {
+            index: n / 4,
+            coeff: (n % 4) as u8,
+        })
     }
 }
 
 impl CanSample<Challenge> for RecordingChallenger {
     fn sample(&mut self) -> Challenge {
-        // Coefficient 0 first, as the duplex challenger's extension sampling does.
-        let coeffs: Vec<Val> = (0..4).map(|_| self.sample_base()).collect();
+        let coeffs: Vec<Val> = (0..4).map(|_| CanSample::<Val>::sample(self)).collect();
         Challenge::from_basis_coefficients_fn(|i| coeffs[i])
     }
 }
 
 impl CanSampleBits<usize> for RecordingChallenger {
     fn sample_bits(&mut self, bits: usize) -> usize {
-        let v = self.sample_base().as_canonical_u64();
-        let mask = if bits >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << bits) - 1
-        };
-        (v & mask) as usize
+        self.sample_bits_tagged(bits, Tag::IndexSample { bits: bits as u8 })
     }
 }
 
@@ -111,6 +216,11 @@ impl FieldChallenger<Val> for RecordingChallenger {}
 impl GrindingChallenger for RecordingChallenger {
     type Witness = Val;
 
+    fn check_witness(&mut self, bits: usize, witness: Val) -> bool {
+        self.observe_tagged(witness, Tag::PowWitness);
+        self.sample_bits_tagged(bits, Tag::PowSample { bits: bits as u8 }) == 0
+    }
+
     /// Finds a witness on a throwaway copy, then applies it here (only provers grind; the
     /// replay never does).
     fn grind(&mut self, bits: usize) -> Val {
@@ -118,7 +228,7 @@ impl GrindingChallenger for RecordingChallenger {
             let w = Val::from_u32(i);
             let mut probe = Self {
                 inner: self.inner.clone(),
-                log: Arc::new(Mutex::new(Vec::new())),
+                log: Arc::new(Mutex::new(Log::default())),
             };
             if probe.check_witness(bits, w) {
                 let _accepted = self.check_witness(bits, w);

@@ -1,0 +1,496 @@
+//! Every Merkle opening of a real shard proof, as full authentication paths with the exact
+//! leaf values hashed: what the recursion circuit's Merkle table re-hashes.
+//!
+//! # How the openings are obtained
+//!
+//! Plonky3 0.8's FRI ships *pruned* multi-openings (one shared proof per tree), and the leaf
+//! of a commit-phase round holds one value that is not in the proof at all: the query's own
+//! folded evaluation, which the verifier computes. So the openings are not read off the proof:
+//! [`extract`] runs the **native** verifier under a configuration whose MMCS is the shard's
+//! `ValMmcs` wrapped in a recorder (same types, same bytes), capturing each
+//! `verify_multi_batch(commit, dims, indices, rows, pruned_proof)` call exactly as the
+//! verifier makes it, then restores full per-query paths with
+//! `MerkleTreeMmcs::restore_and_recompute_paths`. Every opening is then checked natively:
+//! `Hash` over the leaf values, `Compress` up the siblings (bit `i` of the index = 0 means the
+//! running digest is the left child at level `i`), equal to the root, equal to the commitment
+//! in the proof or the verifying key.
+//!
+//! # Layout (cap height 0: one root per tree; `H = degree_bits + LOG_BLOWUP`)
+//!
+//! Trees, in the order of [`ProofOpenings::trees`] and of every [`QueryOpenings::openings`]:
+//! - [`Tree::Input`]`(0)`: the main trace, one matrix of width `vectors` (the AIR's effective
+//!   vectors), height `2^H`.
+//! - [`Tree::Input`]`(1)`: the quotient chunks, one matrix per chunk, each 4 base columns
+//!   (an extension value flattened), height `2^H`; the leaf is the chunks' rows concatenated.
+//! - [`Tree::Input`]`(2)`: the preprocessed trace (the weights), width `k`, height `2^H`.
+//! - [`Tree::Round`]`(r)`: FRI commit-phase round `r`, one extension matrix of width
+//!   `2^a_r` flattened by `ExtensionMmcs` into `4·2^a_r` base values (value `j`'s coefficients
+//!   `4j..4j+4`), height `2^(H - s_r)` with `s_r = a_0 + … + a_r`. The arities
+//!   `a_r = min(3, remaining)` fold `H` down to `LOG_BLOWUP + LOG_FINAL_POLY_LEN = 8`
+//!   (`p3_fri::fold_schedule`): no rounds while `H ≤ 8`.
+//!
+//! The leaf index of every tree is `query_index >> index_shift` (0 for the input trees,
+//! `s_r` for round `r`). In round `r` the query's own (folded) value sits at position
+//! `(query_index >> s_{r-1}) mod 2^a_r` of the row (`s_{-1} = 0`); the other values are the
+//! proof's `sibling_values`.
+//!
+//! The query indices are the transcript's last `NUM_QUERIES` samples, each a `sample_bits(H)`
+//! (one base sample, canonical value masked to its low `H` bits): see [`query_indices`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use p3_commit::{BatchOpening, BatchOpeningRef, ExtensionMmcs, Mmcs};
+use p3_field::{PrimeCharacteristicRing, PrimeField64};
+use p3_fri::TwoAdicFriPcs;
+use p3_koala_bear::default_koalabear_poseidon2_16;
+use p3_matrix::{Dimensions, Matrix};
+use p3_merkle_tree::PrunedMerklePaths;
+use p3_symmetric::{CryptographicHasher, MerkleCap, PseudoCompressionFunction};
+use p3_uni_stark::{verify_with_preprocessed, PreprocessedVerifierKey, Proof, StarkConfig};
+
+use super::transcript::Call;
+use crate::air::ShardAir;
+use crate::config::{
+    fri_parameters, Challenge, Challenger, Compress, Dft, Hash, ShardStarkConfig, Val, ValMmcs,
+    LOG_BLOWUP, NUM_QUERIES, OOD_POW_BITS,
+};
+use crate::error::VerifyError;
+use crate::matrix::IntMatrix;
+use crate::shard::{ShardProof, VerifyingKey};
+use crate::statement::{digest_public_values, effective_vectors, Binding, StatementRef};
+
+/// A Merkle digest (and root): eight base-field elements.
+pub type Digest = [Val; 8];
+
+/// One Merkle opening.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// The leaf's values in the order the leaf hash absorbs them: every matrix of the tree at
+    /// this row, concatenated; extension values flattened to their 4 base coefficients.
+    pub values: Vec<Val>,
+    /// The leaf index in the tree.
+    pub index: usize,
+    /// The siblings from the leaf level up (one per level: the depth is the tree's log height).
+    pub siblings: Vec<Digest>,
+    /// The tree's root.
+    pub root: Digest,
+}
+
+impl Opening {
+    /// The root these values, index and siblings hash to (natively): `Hash` over the values,
+    /// then at level `i` `Compress(cur ‖ sib)` if bit `i` of the index is 0, else
+    /// `Compress(sib ‖ cur)`.
+    pub fn root_of(&self) -> Digest {
+        let (hash, compress) = hashers();
+        let mut digest = hash.hash_iter(self.values.iter().copied());
+        for (level, sibling) in self.siblings.iter().enumerate() {
+            digest = if (self.index >> level) & 1 == 0 {
+                compress.compress([digest, *sibling])
+            } else {
+                compress.compress([*sibling, digest])
+            };
+        }
+        digest
+    }
+}
+
+/// Which tree an opening is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tree {
+    /// Input batch `i` of the PCS: 0 the main trace, 1 the quotient chunks, 2 the
+    /// preprocessed trace.
+    Input(usize),
+    /// FRI commit-phase round `r`.
+    Round(usize),
+}
+
+/// The shape of one tree: what the circuit needs to place each path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeShape {
+    /// The tree.
+    pub tree: Tree,
+    /// Its root (the commitment in the proof, or the verifying key's for the preprocessed tree).
+    pub root: Digest,
+    /// log2 of its height: the depth of every path.
+    pub log_height: usize,
+    /// A query's leaf index in this tree is `query_index >> index_shift`.
+    pub index_shift: usize,
+    /// Width, in base elements, of each matrix whose rows make up a leaf.
+    pub widths: Vec<usize>,
+    /// For a FRI round, log2 of its folding arity (the row holds `2^log_arity` values).
+    pub log_arity: Option<usize>,
+}
+
+/// Everything opened for one query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryOpenings {
+    /// The index the verifier sampled (`sample_bits(log_max_height)`), before any shift.
+    pub query_index: usize,
+    /// One opening per tree, in the order of [`ProofOpenings::trees`].
+    pub openings: Vec<(Tree, Opening)>,
+}
+
+/// Every Merkle opening of one proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofOpenings {
+    /// `degree_bits + LOG_BLOWUP`: the input trees' log height and the query index width.
+    pub log_max_height: usize,
+    /// The trees: input batches in the verifier's order, then FRI rounds.
+    pub trees: Vec<TreeShape>,
+    /// One entry per query, in sampling order.
+    pub queries: Vec<QueryOpenings>,
+}
+
+fn hashers() -> &'static (Hash, Compress) {
+    static HASHERS: OnceLock<(Hash, Compress)> = OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let perm = default_koalabear_poseidon2_16();
+        (Hash::new(perm.clone()), Compress::new(perm))
+    })
+}
+
+/// The query indices of a replayed transcript ([`crate::shard::replay_transcript`]): its last
+/// `num_queries` calls, which must all be samples, each masked to `log_max_height` bits (p3-fri
+/// 0.8 draws them with `challenge_bits(index_bits = log_max_height, num_queries)`, i.e.
+/// `sample_bits`, the biased variant, after the query proof-of-work check).
+pub fn query_indices(
+    calls: &[Call],
+    log_max_height: usize,
+    num_queries: usize,
+) -> Result<Vec<usize>, String> {
+    let start = calls
+        .len()
+        .checked_sub(num_queries)
+        .ok_or("the transcript has fewer calls than queries")?;
+    let mask = (1u64 << log_max_height.min(63)) - 1;
+    calls[start..]
+        .iter()
+        .map(|call| match call {
+            Call::Sample(v) => Ok((v.as_canonical_u64() & mask) as usize),
+            Call::Observe(_) => Err("the transcript does not end with the query samples".into()),
+        })
+        .collect()
+}
+
+/// One `verify_multi_batch` call of the native verifier, as made.
+#[derive(Clone)]
+struct Recorded {
+    commit: MerkleCap<Val, Digest>,
+    dims: Vec<Dimensions>,
+    indices: Vec<usize>,
+    rows: Vec<Vec<Vec<Val>>>,
+    proof: PrunedMerklePaths<Val, 8>,
+}
+
+/// The shard's `ValMmcs`, logging every multi-opening it verifies. Same commitment and proof
+/// types, so a shard proof decodes unchanged under [`RecordingConfig`].
+#[derive(Clone)]
+struct RecordingMmcs {
+    inner: ValMmcs,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Mmcs<Val> for RecordingMmcs {
+    type ProverData<M> = <ValMmcs as Mmcs<Val>>::ProverData<M>;
+    type Commitment = <ValMmcs as Mmcs<Val>>::Commitment;
+    type Proof = <ValMmcs as Mmcs<Val>>::Proof;
+    type MultiProof = <ValMmcs as Mmcs<Val>>::MultiProof;
+    type Error = <ValMmcs as Mmcs<Val>>::Error;
+
+    fn commit<M: Matrix<Val>>(&self, inputs: Vec<M>) -> (Self::Commitment, Self::ProverData<M>) {
+        self.inner.commit(inputs)
+    }
+
+    fn open_batch<M: Matrix<Val>>(
+        &self,
+        index: usize,
+        prover_data: &Self::ProverData<M>,
+    ) -> BatchOpening<Val, Self> {
+        let (values, proof) = self.inner.open_batch(index, prover_data).unpack();
+        BatchOpening::new(values, proof)
+    }
+
+    fn get_matrices<'a, M: Matrix<Val>>(&self, prover_data: &'a Self::ProverData<M>) -> Vec<&'a M> {
+        self.inner.get_matrices(prover_data)
+    }
+
+    fn verify_batch(
+        &self,
+        commit: &Self::Commitment,
+        dimensions: &[Dimensions],
+        index: usize,
+        opening: BatchOpeningRef<'_, Val, Self>,
+    ) -> Result<(), Self::Error> {
+        let opening = BatchOpeningRef::new(opening.opened_values, opening.opening_proof);
+        self.inner.verify_batch(commit, dimensions, index, opening)
+    }
+
+    fn open_multi_batch<M: Matrix<Val>>(
+        &self,
+        indices: &[usize],
+        prover_data: &Self::ProverData<M>,
+    ) -> (Vec<Vec<Vec<Val>>>, Self::MultiProof) {
+        self.inner.open_multi_batch(indices, prover_data)
+    }
+
+    fn verify_multi_batch<R: AsRef<[Val]> + PartialEq>(
+        &self,
+        commit: &Self::Commitment,
+        dimensions: &[Dimensions],
+        indices: &[usize],
+        opened_values: &[Vec<R>],
+        proof: &Self::MultiProof,
+    ) -> Result<(), Self::Error> {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(Recorded {
+                commit: commit.clone(),
+                dims: dimensions.to_vec(),
+                indices: indices.to_vec(),
+                rows: opened_values
+                    .iter()
+                    .map(|q| q.iter().map(|row| row.as_ref().to_vec()).collect())
+                    .collect(),
+                proof: proof.clone(),
+            });
+        }
+        self.inner
+            .verify_multi_batch(commit, dimensions, indices, opened_values, proof)
+    }
+}
+
+type RecordingPcs =
+    TwoAdicFriPcs<Val, Dft, RecordingMmcs, ExtensionMmcs<Val, Challenge, RecordingMmcs>>;
+type RecordingConfig = StarkConfig<RecordingPcs, Challenge, Challenger>;
+
+fn single_root(cap: &MerkleCap<Val, Digest>) -> Result<Digest, String> {
+    match cap.roots() {
+        [root] => Ok(*root),
+        roots => Err(format!("a cap of {} roots, expected 1", roots.len())),
+    }
+}
+
+/// Every Merkle opening of `proof`, which must verify natively against `air`, `public_values`
+/// and `preprocessed` (the inputs of `p3_uni_stark::verify_with_preprocessed`).
+/// `query_indices` are the verifier's sampled indices (see [`query_indices`]): each tree's
+/// leaf indices must be exactly these, shifted. Every returned opening has been re-hashed to
+/// its root, and every root compared with its commitment.
+pub fn extract(
+    proof: &Proof<ShardStarkConfig>,
+    air: &ShardAir,
+    public_values: &[Val],
+    preprocessed: &PreprocessedVerifierKey<ShardStarkConfig>,
+    query_indices: &[usize],
+) -> Result<ProofOpenings, String> {
+    let (hash, compress) = hashers().clone();
+    let inner = ValMmcs::new(hash, compress, 0);
+    let mmcs = RecordingMmcs {
+        inner,
+        log: Arc::default(),
+    };
+    let pcs = RecordingPcs::new(
+        Dft::default(),
+        mmcs.clone(),
+        fri_parameters(ExtensionMmcs::new(mmcs.clone())),
+    );
+    let config = RecordingConfig::new(pcs, Challenger::new(default_koalabear_poseidon2_16()))
+        .with_ood_proof_of_work_bits(OOD_POW_BITS);
+    // Same types underneath: re-read the proof's encoding under the recording configuration.
+    let bytes = crate::codec::encode(proof);
+    let recorded: Proof<RecordingConfig> =
+        crate::codec::decode::<_, { crate::codec::MAX_PROOF_BYTES }>("shard proof", &bytes)
+            .map_err(|e| e.to_string())?;
+    let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
+        width: preprocessed.width,
+        degree_bits: preprocessed.degree_bits,
+        commitment: preprocessed.commitment.clone(),
+    };
+    match catch_unwind(AssertUnwindSafe(|| {
+        verify_with_preprocessed(&config, air, &recorded, public_values, Some(&key))
+    })) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("the proof does not verify: {e:?}")),
+        Err(_) => return Err("malformed proof (verifier panicked)".into()),
+    }
+    let calls: Vec<Recorded> = mmcs
+        .log
+        .lock()
+        .map(|l| l.clone())
+        .map_err(|_| "recording lost")?;
+
+    // The verifier opens the input batches (trace, quotient chunks, preprocessed), then
+    // checks one tree per FRI round.
+    let fri = &proof.opening_proof;
+    let mut expected: Vec<(Tree, &MerkleCap<Val, Digest>)> = vec![
+        (Tree::Input(0), &proof.commitments.trace),
+        (Tree::Input(1), &proof.commitments.quotient_chunks),
+        (Tree::Input(2), &preprocessed.commitment),
+    ];
+    let rounds = fri.commit_phase_commits.iter().enumerate();
+    expected.extend(rounds.map(|(r, c)| (Tree::Round(r), c)));
+    if calls.len() != expected.len() || fri.input_openings.len() != 3 {
+        return Err(format!(
+            "{} multi-openings verified, expected 3 inputs + {} rounds",
+            calls.len(),
+            fri.commit_phase_commits.len()
+        ));
+    }
+    let log_max_height = proof.degree_bits + LOG_BLOWUP;
+    let mut trees = Vec::with_capacity(calls.len());
+    let mut queries: Vec<QueryOpenings> = query_indices
+        .iter()
+        .map(|&query_index| QueryOpenings {
+            query_index,
+            openings: Vec::with_capacity(calls.len()),
+        })
+        .collect();
+    let mut folded = 0;
+    for (call, (tree, commitment)) in calls.iter().zip(expected) {
+        let root = single_root(&call.commit)?;
+        if root != single_root(commitment)? {
+            return Err(format!("{tree:?}: opened against another root"));
+        }
+        let height = call.dims.first().map_or(0, |d| d.height);
+        if !height.is_power_of_two() || call.dims.iter().any(|d| d.height != height) {
+            return Err(format!("{tree:?}: matrices of different or odd heights"));
+        }
+        let log_height = height.trailing_zeros() as usize;
+        let index_shift = log_max_height
+            .checked_sub(log_height)
+            .ok_or(format!("{tree:?}: taller than the inputs"))?;
+        let widths: Vec<usize> = call.dims.iter().map(|d| d.width).collect();
+        let log_arity = match tree {
+            Tree::Input(_) if index_shift == 0 => None,
+            Tree::Round(_) if index_shift > folded && widths == [4 << (index_shift - folded)] => {
+                Some(index_shift - std::mem::replace(&mut folded, index_shift))
+            }
+            _ => return Err(format!("{tree:?}: unexpected shape {:?}", call.dims)),
+        };
+        let shifted: Vec<usize> = query_indices.iter().map(|q| q >> index_shift).collect();
+        if call.indices != shifted {
+            return Err(format!("{tree:?}: opened indices differ from the queries"));
+        }
+        let paths = mmcs
+            .inner
+            .restore_and_recompute_paths(&call.dims, &call.indices, &call.rows, &call.proof)
+            .map_err(|e| format!("{tree:?}: restoring paths: {e:?}"))?;
+        for ((path, rows), query) in paths.into_iter().zip(&call.rows).zip(&mut queries) {
+            let index = query.query_index >> index_shift;
+            let opening = Opening {
+                values: rows.concat(),
+                index: path.leaf_index,
+                siblings: path.siblings,
+                root,
+            };
+            if opening.index != index
+                || opening.siblings.len() != log_height
+                || opening.root_of() != root
+            {
+                return Err(format!(
+                    "{tree:?}: query at leaf {index} does not hash to the root"
+                ));
+            }
+            query.openings.push((tree, opening));
+        }
+        trees.push(TreeShape {
+            tree,
+            root,
+            log_height,
+            index_shift,
+            widths,
+            log_arity,
+        });
+    }
+    Ok(ProofOpenings {
+        log_max_height,
+        trees,
+        queries,
+    })
+}
+
+/// Every Merkle opening of a shard proof. Runs [`crate::shard::replay_transcript`] (all of
+/// [`crate::shard::verify`]'s checks, and the transcript), takes the query indices from it,
+/// then [`extract`]s, which checks the trees were opened at exactly those indices.
+pub fn extract_shard(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<ProofOpenings, VerifyError> {
+    let calls = crate::shard::replay_transcript(vk, x, y, binding, proof)?;
+    let inner = proof.inner();
+    let indices = query_indices(&calls, inner.degree_bits + LOG_BLOWUP, NUM_QUERIES)
+        .map_err(VerifyError::Invalid)?;
+    let (air, public, key) = verifier_inputs(vk, x, y, binding);
+    extract(inner, &air, &public, &key, &indices).map_err(VerifyError::Invalid)
+}
+
+type Inputs = (
+    ShardAir,
+    Vec<Val>,
+    PreprocessedVerifierKey<ShardStarkConfig>,
+);
+
+/// The inputs `shard::verify` gives the native verifier for this statement: the AIR (outputs
+/// as periodic columns), the public values and the preprocessed key. Checks nothing: run
+/// [`crate::shard::verify`] or [`crate::shard::replay_transcript`] first.
+fn verifier_inputs(vk: &VerifyingKey, x: &IntMatrix, y: &IntMatrix, binding: &Binding) -> Inputs {
+    let k = vk.k as usize;
+    let statement = StatementRef {
+        commitment: &vk.commitment_bytes(),
+        rows: vk.rows as usize,
+        k,
+        weight_bound: vk.weight_bound,
+        x,
+        y,
+        binding,
+    };
+    let digest = statement.digest();
+    let mut vectors = effective_vectors(x, y, &digest);
+    for col in &mut vectors.ys {
+        col.resize(1 << vk.degree_bits, Val::ZERO);
+    }
+    let mut public = digest_public_values(&digest);
+    public.extend(vectors.xs.iter().flatten().copied());
+    let air = ShardAir::new(k, vectors.ys, None);
+    let key = PreprocessedVerifierKey {
+        width: k,
+        degree_bits: vk.degree_bits as usize,
+        commitment: MerkleCap::from(vec![vk.commitment.map(Val::new)]),
+    };
+    (air, public, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `extract` accepts only the verifier's own query indices and statement.
+    #[test]
+    fn extract_checks_the_indices_and_the_statement() {
+        let w = IntMatrix::new(3, 2, vec![1, -2, 3, 4, 0, 5]).unwrap();
+        let x = IntMatrix::column_vector(vec![2, -1]);
+        let b = Binding {
+            job_id: [5; 32],
+            shard_index: 2,
+            worker: [6; 32],
+        };
+        let pk = crate::shard::setup(&w).unwrap();
+        let proven = crate::shard::prove(&pk, &x, &b).unwrap();
+        let (vk, y, proof) = (pk.verifying_key(), &proven.output, proven.proof.inner());
+        let good = extract_shard(vk, &x, y, &b, &proven.proof).unwrap();
+        let mut indices: Vec<usize> = good.queries.iter().map(|q| q.query_index).collect();
+        let (air, mut public, key) = verifier_inputs(vk, &x, y, &b);
+        assert_eq!(
+            extract(proof, &air, &public, &key, &indices),
+            Ok(good.clone())
+        );
+        indices[5] ^= 1 << (good.log_max_height - 1);
+        assert!(extract(proof, &air, &public, &key, &indices).is_err());
+        indices[5] ^= 1 << (good.log_max_height - 1);
+        assert!(extract(proof, &air, &public, &key, &indices[1..]).is_err());
+        public[9] += Val::ONE;
+        assert!(extract(proof, &air, &public, &key, &indices).is_err());
+    }
+}

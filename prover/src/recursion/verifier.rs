@@ -1,0 +1,418 @@
+//! The in-circuit shard verifier, part 1: one circuit proves, for a real shard proof, that
+//! - the Fiat–Shamir transcript is the native verifier's: every challenge (α, ζ, the batching
+//!   and folding challenges, the query indices) is recomputed from the seeds, the statement's
+//!   public values, the verifying key's commitment and the proof's commitments, openings and
+//!   proof-of-work witnesses, with the three proof-of-work checks;
+//! - every Merkle opening the proof contains (the three input trees and every FRI round, at
+//!   every query) hashes from its opened values to the commitment the transcript absorbed, at
+//!   the leaf the query index selects;
+//! - ζ^N, the first step of the out-of-domain check, is computed from the transcript's ζ.
+//!
+//! It does **not** yet check the FRI folding, the DEEP quotient or the AIR constraints at ζ
+//! (part 2), so it is not yet a full verifier.
+//!
+//! # Layout and witness
+//!
+//! [`ShardLayout`] is everything the circuit's verifier fixes: the transcript's call sequence
+//! (which calls observe or sample, the values it knows — seeds, the statement's public values,
+//! the preprocessed commitment — and which tables read each call), the openings' shapes and
+//! where their roots and indices come from, the index rows. [`ShardWitness`] is the rest: the
+//! values of every call and the openings. Both are taken from a replay of the native verifier
+//! on the proof ([`crate::shard::replay_events`] and [`openings::extract_shard`]); the layout
+//! reads only what the shape and the statement fix (a test checks two proofs of one shape give
+//! the same layout), so a verifier holding only the statement gets the same tables.
+//!
+//! # Several proofs
+//!
+//! [`ShardLayout::offset`] moves a proof's transcript positions and index ids into its own
+//! range, so the circuits of several proofs share one Poseidon2 table and prove together.
+
+use std::ops::Range;
+
+use p3_matrix::dense::RowMajorMatrix;
+
+use super::circuit::{permutation_rows, CircuitError, Table, Witness};
+use super::ext::{ExtArithTable, ExtProgram};
+use super::index::{self, Check, IndexRow, IndexTable};
+use super::openings::{self, ProofOpenings};
+use super::poseidon2::{self, Poseidon2Table};
+use super::replay::{Event, Tag};
+use super::transcript::{self, Call, Step, TranscriptTable};
+use super::tree::{self, OpeningLayout, OpeningWitness, TreeTable};
+use p3_field::BasedVectorSpace;
+
+use crate::config::{Challenge, Val};
+use crate::error::VerifyError;
+use crate::matrix::IntMatrix;
+use crate::shard::{ShardProof, VerifyingKey};
+use crate::statement::Binding;
+
+/// Transcript positions and index ids of one proof stay below this, so that proofs checked
+/// together get disjoint ranges.
+pub const SPAN: u32 = 1 << 22;
+/// The challenge ζ is the second challenge-field sample (after the constraint-batching α).
+const ZETA: u32 = 1;
+
+/// What the circuit's verifier fixes for one shard proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardLayout {
+    /// The transcript's calls.
+    pub steps: Vec<Step>,
+    /// Positions of the statement's public values among the steps.
+    pub public_range: Range<usize>,
+    /// Every opening, query by query, trees in [`ProofOpenings::trees`] order.
+    pub openings: Vec<OpeningLayout>,
+    /// The index table's rows.
+    pub index_rows: Vec<IndexRow>,
+    /// Bits of a query index.
+    pub index_bits: usize,
+    /// Index shifts the openings read, with how many openings read each.
+    pub shifts: Vec<(usize, u32)>,
+    /// Proof-of-work bits.
+    pub pow_bits: usize,
+    /// Positions of ζ's coefficients.
+    pub zeta: [u32; 4],
+    /// log2 of the shard trace height (ζ^N takes this many squarings).
+    pub degree_bits: usize,
+    /// Added to every position and index id.
+    pub offset: u32,
+}
+
+/// The prover's side: every call's value and every opening.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardWitness {
+    /// The value of each transcript call.
+    pub values: Vec<Val>,
+    /// The openings, in layout order.
+    pub openings: Vec<OpeningWitness>,
+}
+
+fn invalid(what: impl Into<String>) -> VerifyError {
+    VerifyError::Invalid(what.into())
+}
+
+/// The layout and witness of `proof`, after every check of [`crate::shard::verify`].
+pub fn shard_circuit(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<(ShardLayout, ShardWitness), VerifyError> {
+    let events = crate::shard::replay_events(vk, x, y, binding, proof)?;
+    let public = crate::shard::public_values(vk, x, y, binding, proof)?;
+    let opened = openings::extract_shard(vk, x, y, binding, proof)?;
+    let prep_root = vk.commitment.map(Val::new);
+    let layout = layout(&events, &public, &prep_root, &opened)?;
+    let witness = ShardWitness {
+        values: events.iter().map(|e| e.call.value()).collect(),
+        openings: opened
+            .queries
+            .iter()
+            .flat_map(|q| &q.openings)
+            .map(|(_, o)| OpeningWitness {
+                values: o.values.clone(),
+                index: o.index,
+                siblings: o.siblings.clone(),
+            })
+            .collect(),
+    };
+    Ok((layout, witness))
+}
+
+/// The layout of a replayed transcript and its openings.
+fn layout(
+    events: &[Event],
+    public: &[Val],
+    prep_root: &[Val; 8],
+    opened: &ProofOpenings,
+) -> Result<ShardLayout, VerifyError> {
+    let pos_of = |want: Tag| -> Result<u32, VerifyError> {
+        events
+            .iter()
+            .position(|e| e.tag == want)
+            .map(|p| p as u32)
+            .ok_or_else(|| invalid(format!("the transcript has no {want:?}")))
+    };
+    // Roots in absorb order: 0 the trace, 1 the preprocessed trace, 2 the quotient, then one
+    // per FRI round. The public values follow the preprocessed root.
+    let prep_end = pos_of(Tag::Root {
+        index: 1,
+        element: 7,
+    })? as usize
+        + 1;
+    let public_range = prep_end..prep_end + public.len();
+    if events.get(public_range.clone()).map(|e| {
+        e.iter()
+            .zip(public)
+            .all(|(e, v)| e.tag == Tag::Value && e.call == Call::Observe(*v))
+    }) != Some(true)
+    {
+        return Err(invalid(
+            "the public values are not absorbed after the preprocessed commitment",
+        ));
+    }
+    // Which root each tree ends at.
+    let mut tree_roots = Vec::with_capacity(opened.trees.len());
+    for t in &opened.trees {
+        let index = (0..)
+            .map_while(|index| {
+                let start = pos_of(Tag::Root { index, element: 0 }).ok()? as usize;
+                Some((index, start))
+            })
+            .find(|(_, start)| {
+                (0..8).all(|j| {
+                    events.get(start + j).map(|e| e.call) == Some(Call::Observe(t.root[j]))
+                })
+            })
+            .ok_or_else(|| invalid(format!("no absorbed root matches {:?}", t.tree)))?;
+        tree_roots.push(index);
+    }
+    let queries = opened.queries.len() as u32;
+    let mut shifts: Vec<(usize, u32)> = Vec::new();
+    let mut shift_id = Vec::with_capacity(opened.trees.len());
+    for t in &opened.trees {
+        match shifts.iter().position(|(s, _)| *s == t.index_shift) {
+            Some(i) => {
+                shifts[i].1 += 1;
+                shift_id.push(i);
+            }
+            None => {
+                shift_id.push(shifts.len());
+                shifts.push((t.index_shift, 1));
+            }
+        }
+    }
+
+    let mut steps = Vec::with_capacity(events.len());
+    let mut index_rows = Vec::new();
+    let (mut index_bits, mut pow_bits) = (None, None);
+    for (pos, e) in events.iter().enumerate() {
+        let observe = matches!(e.call, Call::Observe(_));
+        let public_value = public_range.contains(&pos);
+        let (known, sends) = match e.tag {
+            Tag::Seed => (Some(e.call.value()), 0),
+            Tag::Value if public_value => (Some(e.call.value()), 0),
+            Tag::Root { index, element } => {
+                let reads = tree_roots.iter().filter(|(i, _)| *i == index).count() as u32;
+                let known = (index == 1).then(|| prep_root[usize::from(element) % 8]);
+                (known, reads * queries)
+            }
+            Tag::IndexSample { bits } => {
+                let base = index_rows
+                    .iter()
+                    .filter(|r: &&IndexRow| matches!(r.check, Check::Query { .. }))
+                    .count()
+                    * shifts.len();
+                index_rows.push(IndexRow {
+                    pos: pos as u32,
+                    check: Check::Query { base: base as u32 },
+                });
+                if *index_bits.get_or_insert(bits) != bits {
+                    return Err(invalid("query indices of different widths"));
+                }
+                (None, 1)
+            }
+            Tag::PowSample { bits } => {
+                index_rows.push(IndexRow {
+                    pos: pos as u32,
+                    check: Check::Pow,
+                });
+                if *pow_bits.get_or_insert(bits) != bits {
+                    return Err(invalid("proof-of-work checks of different difficulty"));
+                }
+                (None, 1)
+            }
+            Tag::Challenge { index: ZETA, .. } => (None, 1),
+            _ => (None, 0),
+        };
+        steps.push(Step {
+            observe,
+            known,
+            sends,
+        });
+    }
+    if events.len() >= SPAN as usize {
+        return Err(invalid("the transcript is too long for the circuit"));
+    }
+    if let Some(Tag::Root { index: 1, element }) = events
+        .iter()
+        .zip(&steps)
+        .find(|(e, s)| {
+            matches!(e.tag, Tag::Root { index: 1, .. }) && s.known != Some(e.call.value())
+        })
+        .map(|(e, _)| e.tag)
+    {
+        return Err(invalid(format!(
+            "element {element} of the preprocessed root differs from the verifying key's"
+        )));
+    }
+    let mut openings = Vec::with_capacity(opened.queries.len() * opened.trees.len());
+    for q in 0..opened.queries.len() {
+        for (t, tree) in opened.trees.iter().enumerate() {
+            openings.push(OpeningLayout {
+                values: tree.widths.iter().sum(),
+                depth: tree.log_height,
+                root_pos: tree_roots[t].1 as u32,
+                index_id: (q * shifts.len() + shift_id[t]) as u32,
+            });
+        }
+    }
+    let mut zeta = [0u32; 4];
+    for (coeff, pos) in zeta.iter_mut().enumerate() {
+        *pos = pos_of(Tag::Challenge {
+            index: ZETA,
+            coeff: coeff as u8,
+        })?;
+    }
+    Ok(ShardLayout {
+        steps,
+        public_range,
+        openings,
+        index_rows,
+        index_bits: usize::from(index_bits.ok_or_else(|| invalid("no query indices"))?),
+        shifts,
+        pow_bits: usize::from(pow_bits.unwrap_or(0)),
+        zeta,
+        degree_bits: opened
+            .log_max_height
+            .saturating_sub(crate::config::LOG_BLOWUP),
+        offset: 0,
+    })
+}
+
+impl ShardLayout {
+    /// The same layout in range `slot` (positions and index ids moved by `slot · SPAN`).
+    pub fn offset(&self, slot: u32) -> Self {
+        Self {
+            offset: slot * SPAN,
+            ..self.clone()
+        }
+    }
+
+    fn shifted_steps(&self) -> Vec<transcript::Duplex> {
+        let mut duplexes = transcript::layout(&self.steps);
+        for d in &mut duplexes {
+            for slot in d
+                .absorbed
+                .iter_mut()
+                .chain(d.samples.iter_mut().map(|(_, s)| s))
+            {
+                slot.pos += self.offset;
+            }
+        }
+        duplexes
+    }
+
+    fn shifted_openings(&self) -> Vec<OpeningLayout> {
+        self.openings
+            .iter()
+            .map(|o| OpeningLayout {
+                root_pos: o.root_pos + self.offset,
+                index_id: o.index_id + self.offset,
+                ..*o
+            })
+            .collect()
+    }
+
+    fn shifted_index_rows(&self) -> Vec<IndexRow> {
+        self.index_rows
+            .iter()
+            .map(|r| IndexRow {
+                pos: r.pos + self.offset,
+                check: match r.check {
+                    Check::Query { base } => Check::Query {
+                        base: base + self.offset,
+                    },
+                    Check::Pow => Check::Pow,
+                },
+            })
+            .collect()
+    }
+
+    fn program(&self) -> (ExtProgram, [u32; 4]) {
+        (
+            ExtProgram::square_n(self.degree_bits),
+            self.zeta.map(|p| p + self.offset),
+        )
+    }
+
+    /// This proof's tables (all but the shared permutation table).
+    fn tables(&self) -> Vec<Table> {
+        let (program, zeta) = self.program();
+        vec![
+            Table::Transcript(TranscriptTable::new(&self.shifted_steps())),
+            Table::Tree(TreeTable::new(&self.shifted_openings())),
+            Table::Index(IndexTable::new(
+                &self.shifted_index_rows(),
+                self.index_bits,
+                &self.shifts,
+                self.pow_bits,
+            )),
+            Table::Ext(ExtArithTable::reading(&program, zeta)),
+        ]
+    }
+}
+
+/// The circuit's tables for `layouts` (each with its own offset): the shared permutation table,
+/// then each proof's tables.
+pub fn tables(layouts: &[ShardLayout]) -> Vec<Table> {
+    let mut out = vec![Table::Poseidon2(Box::<Poseidon2Table>::default())];
+    out.extend(layouts.iter().flat_map(ShardLayout::tables));
+    out
+}
+
+/// The public values of [`tables`]: none (the statement is in the transcript's layout).
+pub fn public_values(layouts: &[ShardLayout]) -> Vec<Vec<Val>> {
+    vec![Vec::new(); tables(layouts).len()]
+}
+
+/// The circuit's witness for `proofs` (layout with its offset, and witness).
+pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, CircuitError> {
+    if proofs.is_empty() {
+        return Err(CircuitError::Empty);
+    }
+    let mut lookups = Vec::new();
+    let mut traces: Vec<RowMajorMatrix<Val>> = Vec::new();
+    for (layout, w) in proofs {
+        if w.openings.len() != layout.openings.len() || w.values.len() != layout.steps.len() {
+            return Err(CircuitError::Prove(
+                "the witness does not match the layout".into(),
+            ));
+        }
+        let (t, l) = transcript::trace(&layout.shifted_steps(), &shifted_values(layout, w));
+        lookups.extend(l);
+        traces.push(t);
+        let (t, l) = tree::trace(&layout.shifted_openings(), &w.openings);
+        lookups.extend(l);
+        traces.push(t);
+        traces.push(index::trace(
+            &layout.shifted_index_rows(),
+            &shifted_values(layout, w),
+        ));
+        let (program, _) = layout.program();
+        let zeta = Challenge::from_basis_coefficients_fn(|c| {
+            w.values
+                .get(layout.zeta[c] as usize)
+                .copied()
+                .unwrap_or_default()
+        });
+        let (t, _) = super::ext::trace(&program, zeta).map_err(CircuitError::Program)?;
+        traces.push(t);
+    }
+    let mut all = vec![poseidon2::trace(&permutation_rows(lookups))];
+    all.extend(traces);
+    let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
+    Ok(Witness {
+        tables: tables(&layouts),
+        traces: all,
+        public_values: public_values(&layouts),
+    })
+}
+
+/// The witness values placed at their shifted positions.
+fn shifted_values(layout: &ShardLayout, w: &ShardWitness) -> Vec<Val> {
+    let mut values = vec![Val::default(); layout.offset as usize];
+    values.extend_from_slice(&w.values);
+    values
+}
