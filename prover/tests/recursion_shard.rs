@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use p3_field::PrimeCharacteristicRing;
+use starkscale_prover::config::Val;
 use starkscale_prover::recursion::circuit;
 use starkscale_prover::recursion::verifier::{self, ShardLayout, ShardWitness};
 use starkscale_prover::{prove, setup, Binding, IntMatrix};
@@ -65,4 +67,152 @@ fn honest_shard_proofs_of_several_sizes_pass() {
         );
         accepted(&[proof]).unwrap();
     }
+}
+
+fn refused(proofs: &[(ShardLayout, ShardWitness)], what: &str) {
+    assert!(accepted(proofs).is_err(), "{what} was accepted");
+}
+
+#[test]
+fn changing_any_sibling_or_opened_value_fails() {
+    let honest = shard(8, 6, 2, 2);
+    let trees = honest.0.openings.len() / 36;
+    // One opening of every tree (trace, quotient, preprocessed, FRI round 0), in two queries.
+    for i in (0..trees).chain(17 * trees..18 * trees) {
+        let mut p = honest.clone();
+        p.1.openings[i].siblings[i % 3][i % 8] += Val::ONE;
+        refused(&[p], &format!("a changed sibling in opening {i}"));
+        let mut p = honest.clone();
+        let values = p.1.openings[i].values.len();
+        p.1.openings[i].values[i % values] += Val::ONE;
+        refused(&[p], &format!("a changed opened value in opening {i}"));
+    }
+}
+
+#[test]
+fn changing_a_commitment_root_fails() {
+    let honest = shard(8, 6, 1, 3);
+    let roots: Vec<u32> = honest.0.openings[..honest.0.openings.len() / 36]
+        .iter()
+        .map(|o| o.root_pos)
+        .collect();
+    assert_eq!(
+        roots.len(),
+        4,
+        "trace, quotient, preprocessed and one FRI round"
+    );
+    for (t, pos) in roots.iter().enumerate() {
+        // The prover claims another root was absorbed (the witness), or the verifier expects
+        // another preprocessed commitment (the layout).
+        let mut p = honest.clone();
+        p.1.values[*pos as usize + t] += Val::ONE;
+        refused(&[p], &format!("a changed root of tree {t}"));
+        if let Some(known) = honest.0.steps[*pos as usize].known {
+            let mut p = honest.clone();
+            p.0.steps[*pos as usize].known = Some(known + Val::ONE);
+            refused(&[p], "another verifying key's commitment");
+        }
+    }
+}
+
+#[test]
+fn changing_a_public_value_fails() {
+    let honest = shard(8, 6, 2, 4);
+    let w = verifier::witness(std::slice::from_ref(&honest)).unwrap();
+    let proof = circuit::prove(&w).unwrap();
+    let range = honest.0.public_range.clone();
+    assert_eq!(range.len(), 8 + 2 * 6, "the statement digest, then X");
+    for i in [range.start, range.start + 7, range.start + 8, range.end - 1] {
+        // The verifier checks the proof against another statement.
+        let mut layout = honest.0.clone();
+        let v = layout.steps[i].known.unwrap();
+        layout.steps[i].known = Some(v + Val::ONE);
+        let layouts = [layout];
+        assert!(
+            circuit::verify(
+                &verifier::tables(&layouts),
+                &verifier::public_values(&layouts),
+                &proof
+            )
+            .is_err(),
+            "public value {i} changed"
+        );
+        // The prover absorbs another public value.
+        let mut p = honest.clone();
+        p.1.values[i] += Val::ONE;
+        refused(&[p], &format!("absorbed public value {i}"));
+    }
+    // The honest statement verifies.
+    let layouts = [honest.0.clone()];
+    circuit::verify(
+        &verifier::tables(&layouts),
+        &verifier::public_values(&layouts),
+        &proof,
+    )
+    .unwrap();
+}
+
+/// Each bus broken on its own: the tables stay self-consistent (the prover builds its traces
+/// from the same changed layout), only what one table offers and another reads differs.
+#[test]
+fn breaking_any_bus_fails() {
+    let honest = shard(8, 6, 1, 5);
+    // Transcript bus, roots: one root read once more than the openings read it.
+    let mut p = honest.clone();
+    let root = p.0.openings[0].root_pos as usize;
+    p.0.steps[root].sends += 1;
+    refused(&[p], "a root offered more often than read");
+    // Transcript bus, roots: an opening reads its root at the wrong position.
+    let mut p = honest.clone();
+    p.0.openings[40].root_pos = p.0.openings[41].root_pos;
+    refused(&[p], "an opening ending at another tree's root");
+    // Index bus: an opening reads another query's index.
+    let mut p = honest.clone();
+    p.0.openings[5].index_id = p.0.openings[9].index_id;
+    refused(&[p], "an opening at another query's index");
+    // Transcript bus, samples: a query index read from another sample.
+    let mut p = honest.clone();
+    p.0.index_rows[10].pos = p.0.index_rows[11].pos;
+    refused(&[p], "a query index from another sample");
+    // Transcript bus, ζ: the arithmetic reads another challenge.
+    let mut p = honest.clone();
+    p.0.zeta[0] -= 4;
+    refused(&[p], "ζ read from another challenge");
+}
+
+#[test]
+fn four_proofs_check_together_and_one_bad_one_fails_them() {
+    let proofs: Vec<(ShardLayout, ShardWitness)> = (0..4u32)
+        .map(|i| {
+            let (l, w) = shard(8 + 40 * i as usize, 6, 1, i64::from(i) + 10);
+            (l.offset(i), w)
+        })
+        .collect();
+    accepted(&proofs).unwrap();
+    let mut bad = proofs.clone();
+    bad[2].1.openings[70].siblings[1][0] += Val::ONE;
+    refused(&bad, "a bad opening in the third of four proofs");
+}
+
+/// The layout is what the statement and the shape fix: two proofs for the same shard and
+/// shape but different inputs have the same layout apart from the public values.
+#[test]
+fn the_layout_depends_only_on_the_shape_and_the_statement() {
+    let a = shard(8, 6, 1, 6).0;
+    let mut b = shard(8, 6, 1, 6).0;
+    assert_eq!(a, b, "the same statement proved twice");
+    let c = shard(8, 6, 1, 7).0;
+    assert_eq!(a.public_range, c.public_range);
+    b = c.clone();
+    for i in a.public_range.clone() {
+        b.steps[i].known = a.steps[i].known;
+    }
+    // Different weights give a different preprocessed commitment: the verifying key's.
+    for (s, t) in b.steps.iter_mut().zip(&a.steps) {
+        if s.known.is_some() != t.known.is_some() {
+            panic!("the known calls differ");
+        }
+        s.known = t.known;
+    }
+    assert_eq!(a, b);
 }
