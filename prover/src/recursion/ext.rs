@@ -306,3 +306,20 @@ mod tests {
         assert_eq!(ext_mul(&a, &b), coeffs(x * y));
     }
 }
+
+#[cfg(test)]
+mod reading_tests {
+    //! The arithmetic table reading ζ from the transcript (the fixture's last table).
+    use super::*;
+    use crate::recursion::verifier::fixture::{refused, EXT};
+
+    #[test]
+    fn the_input_is_the_transcripts_challenge() {
+        assert!(refused(EXT, COLS, (0, IN_ROW), |_| Val::ZERO), "input flag");
+        assert!(
+            refused(EXT, COLS, (0, C + 1), |v| v + Val::ONE),
+            "input value"
+        );
+        assert!(refused(EXT, COLS, (1, C), |v| v + Val::ONE), "a square");
+    }
+}

@@ -212,3 +212,51 @@ pub fn trace(rows: &[IndexRow], values: &[Val]) -> RowMajorMatrix<Val> {
     }
     RowMajorMatrix::new(out, COLS)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each constraint of the table, corrupted in the fixture's index table (rows 0..=2: the
+    //! proof-of-work checks; 3..=38: the query indices; then padding, which decomposes 0).
+    use super::*;
+    use crate::recursion::verifier::fixture::{refused, INDEX};
+
+    fn corrupted(cell: (usize, usize), f: impl Fn(Val) -> Val) -> bool {
+        refused(INDEX, COLS, cell, f)
+    }
+
+    #[test]
+    fn the_layout_copies_are_pinned() {
+        assert!(corrupted((3, ACTIVE), |_| Val::ZERO), "active flag");
+        assert!(corrupted((3, POS), |v| v + Val::ONE), "sample position");
+        assert!(corrupted((3, QUERY), |_| Val::ZERO), "query flag");
+        assert!(corrupted((3, BASE), |v| v + Val::ONE), "index id base");
+    }
+
+    #[test]
+    fn bits_are_boolean_and_proof_of_work_is_checked() {
+        assert!(corrupted((5, BIT + 3), |_| Val::TWO), "boolean bit");
+        assert!(corrupted((1, BIT), |_| Val::ONE), "proof-of-work bit");
+    }
+
+    /// The second decomposition of 0 (0 + p = 2^31 − 2^24 + 1) on a padding row: the sum is
+    /// still 0 and the high-bits flag is honestly 1, so only the canonicity check sees it.
+    #[test]
+    fn the_decomposition_is_canonical() {
+        let pad = 60;
+        let mut w = crate::recursion::verifier::fixture::honest();
+        let row = &mut w.traces[INDEX].values[pad * COLS..(pad + 1) * COLS];
+        row[BIT] = Val::ONE;
+        for b in &mut row[BIT + HIGH..BIT + BITS] {
+            *b = Val::ONE;
+        }
+        row[ALL_HIGH] = Val::ONE;
+        row[INV] = Val::ZERO;
+        let refused = match crate::recursion::circuit::prove(&w) {
+            Err(_) => true,
+            Ok(p) => crate::recursion::circuit::verify(&w.tables, &w.public_values, &p).is_err(),
+        };
+        assert!(refused, "non-canonical decomposition accepted");
+        // The flag that says the high bits are all one cannot be claimed when they are not.
+        assert!(corrupted((pad, ALL_HIGH), |_| Val::ONE), "high-bits flag");
+    }
+}

@@ -327,3 +327,26 @@ pub fn trace(duplexes: &[Duplex], values: &[Val]) -> (RowMajorMatrix<Val>, Vec<[
     }
     (RowMajorMatrix::new(rows, COLS), lookups)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The bus copies of the schedule, corrupted in the fixture's transcript table (the other
+    //! constraints have tests in `tests/recursion_transcript.rs`).
+    use super::*;
+    use crate::recursion::verifier::fixture::{refused, TRANSCRIPT};
+
+    #[test]
+    fn the_bus_copies_are_pinned() {
+        for (row, col) in [
+            (9, A_POS + 3),
+            (9, A_SENDS),
+            (30, S_POS + 7),
+            (30, S_SENDS + 4),
+        ] {
+            assert!(
+                refused(TRANSCRIPT, COLS, (row, col), |v| v + Val::ONE),
+                "row {row} column {col}"
+            );
+        }
+    }
+}

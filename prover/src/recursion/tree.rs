@@ -299,3 +299,54 @@ pub fn trace(
     }
     (RowMajorMatrix::new(rows, COLS), lookups)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each constraint of the table, corrupted in the fixture's openings table (rows 0..=9:
+    //! the trace opening, one leaf row then 9 compressions; rows 20..=22: the preprocessed
+    //! leaf's three sponge rows).
+    use super::*;
+    use crate::recursion::verifier::fixture::{refused, TREE};
+
+    fn corrupted(cell: (usize, usize), f: impl Fn(Val) -> Val) -> bool {
+        refused(TREE, COLS, cell, f)
+    }
+
+    fn plus_one(v: Val) -> Val {
+        v + Val::ONE
+    }
+
+    #[test]
+    fn the_layout_copies_are_pinned() {
+        assert!(corrupted((9, LAST), |_| Val::ZERO), "last-row flag");
+        assert!(corrupted((9, ROOT_POS), plus_one), "root position");
+        assert!(corrupted((9, INDEX_ID), plus_one), "index id");
+        assert!(corrupted((5, ACTIVE), |_| Val::ZERO), "active flag");
+    }
+
+    #[test]
+    fn the_leaf_sponge_is_enforced() {
+        // An opened value the sponge did not absorb (only the absorb constraint sees it).
+        assert!(corrupted((21, VAL + 2), plus_one), "absorbed value");
+        // A rate slot of the last, partial chunk not carried from the previous state.
+        assert!(corrupted((22, IN + 6), plus_one), "carried rate slot");
+        // The capacity: carried between chunks, zero at the start.
+        assert!(
+            corrupted((21, IN + DIGEST + 3), plus_one),
+            "carried capacity"
+        );
+        assert!(corrupted((20, IN + DIGEST), plus_one), "initial capacity");
+    }
+
+    #[test]
+    fn the_path_is_enforced() {
+        // A sibling the compression did not use (only the ordering constraint sees it).
+        assert!(corrupted((3, VAL), plus_one), "sibling");
+        assert!(corrupted((4, BIT), |_| Val::TWO), "boolean direction bit");
+        assert!(corrupted((2, PREV), plus_one), "chaining of digests");
+        assert!(corrupted((3, PREV_ACC), plus_one), "chaining of the index");
+        assert!(corrupted((6, ACC), plus_one), "index accumulator");
+        // An output no permutation produced (the permutation bus).
+        assert!(corrupted((9, OUT + 12), plus_one), "permutation output");
+    }
+}

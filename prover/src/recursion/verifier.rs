@@ -416,3 +416,69 @@ fn shifted_values(layout: &ShardLayout, w: &ShardWitness) -> Vec<Val> {
     values.extend_from_slice(&w.values);
     values
 }
+
+/// A real shard proof's circuit witness (8 × 20 weights, one vector: trees of height 2^9, the
+/// preprocessed leaves three sponge rows long), built once, and a check that a corrupted copy
+/// is refused. Table order: permutation, transcript, openings, index, arithmetic.
+#[cfg(test)]
+pub(crate) mod fixture {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::recursion::circuit;
+
+    pub(crate) const TRANSCRIPT: usize = 1;
+    pub(crate) const TREE: usize = 2;
+    pub(crate) const INDEX: usize = 3;
+    pub(crate) const EXT: usize = 4;
+
+    pub(crate) fn honest() -> Witness {
+        static W: OnceLock<Witness> = OnceLock::new();
+        W.get_or_init(|| {
+            let w = IntMatrix::new(8, 20, (0..160).map(|i| i % 9 - 4).collect()).unwrap();
+            let x = IntMatrix::new(20, 1, (0..20).map(|i| i % 5 - 2).collect()).unwrap();
+            let pk = crate::shard::setup(&w).unwrap();
+            let binding = Binding {
+                job_id: [1; 32],
+                shard_index: 0,
+                worker: [2; 32],
+            };
+            let proven = crate::shard::prove(&pk, &x, &binding).unwrap();
+            let proof = shard_circuit(
+                pk.verifying_key(),
+                &x,
+                &proven.output,
+                &binding,
+                &proven.proof,
+            )
+            .unwrap();
+            witness(&[proof]).unwrap()
+        })
+        .clone()
+    }
+
+    /// Whether the witness with `cell` of `table` changed by `f` is refused (by the prover or
+    /// by the verifier of the honest tables).
+    pub(crate) fn refused(
+        table: usize,
+        cols: usize,
+        (row, col): (usize, usize),
+        f: impl Fn(Val) -> Val,
+    ) -> bool {
+        let mut w = honest();
+        let cell = &mut w.traces[table].values[row * cols + col];
+        *cell = f(*cell);
+        match circuit::prove(&w) {
+            Err(_) => true,
+            Ok(p) => circuit::verify(&w.tables, &w.public_values, &p).is_err(),
+        }
+    }
+
+    #[test]
+    fn the_honest_fixture_verifies() {
+        let w = honest();
+        let p = circuit::prove(&w).unwrap();
+        circuit::verify(&w.tables, &w.public_values, &p).unwrap();
+    }
+}
