@@ -1,7 +1,8 @@
-//! Recursion benchmark (partial, like the circuit): for one and four real shard proofs, the
-//! native verify time beside the circuit that recomputes their transcripts — rows per table,
-//! prove time, verify time and proof size. Merkle openings and FRI are not in the circuit yet,
-//! so these figures cover the transcript part of the verifier only.
+//! Recursion benchmark (part 1 of the in-circuit verifier): for one and four real shard proofs,
+//! the native verify time beside the circuit that recomputes their transcripts and re-hashes
+//! every Merkle opening they contain — rows per table, prove time, verify time and proof
+//! size. The circuit does not yet check FRI folding or the constraints at ζ (part 2), so these
+//! figures cover that part of the verifier only.
 //!
 //! Run: `cargo bench -p starkscale-prover --bench recursion`.
 
@@ -9,8 +10,8 @@
 
 use std::time::Instant;
 
-use starkscale_prover::recursion::circuit::{self, Table, Witness};
-use starkscale_prover::shard::replay_transcript;
+use starkscale_prover::recursion::circuit::{self, Table};
+use starkscale_prover::recursion::verifier::{self, ShardLayout, ShardWitness};
 use starkscale_prover::{prove, setup, verify, Binding, IntMatrix};
 
 fn matrix(rows: usize, cols: usize, seed: i64) -> IntMatrix {
@@ -20,68 +21,73 @@ fn matrix(rows: usize, cols: usize, seed: i64) -> IntMatrix {
     IntMatrix::new(rows, cols, data).unwrap()
 }
 
+/// Proves `count` shards of one shape; returns their circuits (each in its own range), the
+/// total native verify time and the mean shard proof size.
+fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitness)>, f64, usize) {
+    let (mut out, mut native, mut bytes) = (Vec::new(), 0.0, 0);
+    for s in 0..count {
+        let w = matrix(rows, k, s as i64);
+        let x = matrix(k, 1, 100 + s as i64);
+        let pk = setup(&w).unwrap();
+        let binding = Binding {
+            job_id: [7; 32],
+            shard_index: s as u32,
+            worker: [9; 32],
+        };
+        let proven = prove(&pk, &x, &binding).unwrap();
+        bytes += proven.proof.to_bytes().len();
+        let vk = pk.verifying_key();
+        let started = Instant::now();
+        verify(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
+        native += started.elapsed().as_secs_f64();
+        let (layout, witness) =
+            verifier::shard_circuit(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
+        out.push((layout.offset(s as u32), witness));
+    }
+    (out, native, bytes / count)
+}
+
 fn main() {
-    let (rows, k) = (256, 256);
-    println!("shard proofs of {rows}×{k} matrix × vector (fixed shape), transcript part only\n");
-    println!(
-        "| proofs | native verify | circuit rows (permutation / transcript) | circuit prove | circuit verify | circuit proof |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for count in [1usize, 4] {
-        let mut native = 0.0;
-        let mut witness = Witness::default();
-        for s in 0..count {
-            let w = matrix(rows, k, s as i64);
-            let x = matrix(k, 1, 100 + s as i64);
-            let pk = setup(&w).unwrap();
-            let binding = Binding {
-                job_id: [7; 32],
-                shard_index: s as u32,
-                worker: [9; 32],
-            };
-            let proven = prove(&pk, &x, &binding).unwrap();
-            let started = Instant::now();
-            verify(
-                pk.verifying_key(),
-                &x,
-                &proven.output,
-                &binding,
-                &proven.proof,
-            )
-            .unwrap();
-            native += started.elapsed().as_secs_f64();
-            let calls = replay_transcript(
-                pk.verifying_key(),
-                &x,
-                &proven.output,
-                &binding,
-                &proven.proof,
-            )
-            .unwrap();
-            witness.add_transcript(&calls).unwrap();
-        }
-        let (mut perm_rows, mut transcript_rows) = (0, 0);
-        for (table, trace) in witness.tables.iter().zip(&witness.traces) {
-            let height = trace.values.len() / trace.width;
-            match table {
-                Table::Poseidon2(_) => perm_rows += height,
-                Table::Transcript(_) => transcript_rows += height,
-                _ => {}
+    println!("| shard | proofs | shard proof | native verify | circuit rows: permutation / transcript / openings / index / arithmetic | circuit prove | circuit verify | circuit proof | verify ratio circuit/native |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (rows, k) in [(256, 256), (1024, 1536)] {
+        for count in [1usize, 4] {
+            let (proofs, native, proof_bytes) = shards(rows, k, count);
+            let witness = verifier::witness(&proofs).unwrap();
+            let mut heights = [0usize; 5];
+            for (table, trace) in witness.tables.iter().zip(&witness.traces) {
+                let slot = match table {
+                    Table::Poseidon2(_) => 0,
+                    Table::Transcript(_) => 1,
+                    Table::Tree(_) => 2,
+                    Table::Index(_) => 3,
+                    Table::Ext(_) => 4,
+                };
+                heights[slot] += trace.values.len() / trace.width;
             }
+            let started = Instant::now();
+            let proof = circuit::prove(&witness).unwrap();
+            let prove_s = started.elapsed().as_secs_f64();
+            let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
+            let started = Instant::now();
+            circuit::verify(
+                &verifier::tables(&layouts),
+                &verifier::public_values(&layouts),
+                &proof,
+            )
+            .unwrap();
+            let verify_s = started.elapsed().as_secs_f64();
+            let size = starkscale_prover::codec::encode(&proof.proof).len();
+            let h = heights.map(|h| h.to_string()).join(" / ");
+            println!(
+                "| {rows}×{k} | {count} | {:.0} KiB | {:.1} ms | {h} | {:.0} ms | {:.1} ms | {:.0} KiB | {:.1}× |",
+                proof_bytes as f64 / 1024.0,
+                native * 1e3,
+                prove_s * 1e3,
+                verify_s * 1e3,
+                size as f64 / 1024.0,
+                verify_s / native
+            );
         }
-        let started = Instant::now();
-        let proof = circuit::prove(&witness).unwrap();
-        let prove_s = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        circuit::verify(&witness.tables, &witness.public_values, &proof).unwrap();
-        let verify_s = started.elapsed().as_secs_f64();
-        let size = starkscale_prover::codec::encode(&proof.proof).len();
-        println!(
-            "| {count} | {:.1} ms | {perm_rows} / {transcript_rows} | {:.1} ms | {:.1} ms | {:.0} KiB |",
-            native * 1e3,
-            prove_s * 1e3,
-            verify_s * 1e3,
-            size as f64 / 1024.0
-        );
     }
 }

@@ -515,22 +515,10 @@ pub fn replay_events(
     }
 }
 
-/// The public values the shard AIR is verified against for this statement (the statement
-/// digest, then X), after the same checks as [`verify`].
-pub fn public_values(
-    vk: &VerifyingKey,
-    x: &IntMatrix,
-    y: &IntMatrix,
-    binding: &Binding,
-    proof: &ShardProof,
-) -> Result<Vec<Val>, VerifyError> {
-    Ok(verifier_inputs(vk, x, y, binding, proof)?.1)
-}
-
 /// What the native verifier needs for `proof`: the AIR (with the outputs as periodic columns),
 /// the public values and the preprocessed key, after every shape, range and configuration
 /// check.
-fn verifier_inputs(
+pub(crate) fn verifier_inputs(
     vk: &VerifyingKey,
     x: &IntMatrix,
     y: &IntMatrix,

@@ -129,29 +129,3 @@ fn an_operand_no_row_produced_fails() {
     w.public_values[0] = ext::public_values(zeta(), c4);
     assert!(refused(&w));
 }
-
-#[test]
-fn all_three_tables_prove_together() {
-    use p3_commit::Mmcs;
-    use p3_matrix::dense::RowMajorMatrix;
-    use p3_symmetric::CryptographicHasher;
-    use starkscale_prover::config::{Compress, Hash, ValMmcs};
-    use starkscale_prover::recursion::merkle::MerklePath;
-    let perm = p3_koala_bear::default_koalabear_poseidon2_16();
-    let hash = Hash::new(perm.clone());
-    let mmcs = ValMmcs::new(hash.clone(), Compress::new(perm), 0);
-    let values = (0..64 * 3).map(|i| Val::from_u32(i * 31 + 5)).collect();
-    let (commit, data) = mmcs.commit_matrix(RowMajorMatrix::new(values, 3));
-    let opening = mmcs.open_batch(41, &data);
-    let path = MerklePath {
-        leaf: hash.hash_iter(opening.opened_values[0].clone()),
-        index: 41,
-        siblings: opening.opening_proof.clone(),
-        root: commit.roots()[0],
-    };
-    let mut w = Witness::for_paths(&[path]).unwrap();
-    let _output = w.add_ext(&program(), zeta()).unwrap();
-    assert_eq!(w.tables.len(), 3);
-    let proof = circuit::prove(&w).unwrap();
-    circuit::verify(&w.tables, &w.public_values, &proof).unwrap();
-}

@@ -3,8 +3,8 @@
 //! together with `p3-batch-stark` under the shard configuration, their buses balanced by
 //! LogUp.
 //!
-//! Part 1 so far proves Merkle paths: one [`MerklePathTable`] instance per path and one
-//! [`Poseidon2Table`] serving every compression they look up.
+//! [`super::verifier`] assembles the shard verifier's tables; [`Witness::add_transcript`] and
+//! [`Witness::add_ext`] build stand-alone transcript and arithmetic circuits (used by tests).
 
 use std::collections::HashMap;
 
@@ -17,7 +17,6 @@ use p3_matrix::Matrix;
 
 use super::ext::{self, ExtArithTable, ExtProgram};
 use super::index::IndexTable;
-use super::merkle::{self, MerklePath, MerklePathTable};
 use super::poseidon2::{self, Poseidon2Table, WIDTH};
 use super::transcript::{self, Call, TranscriptTable};
 use super::tree::TreeTable;
@@ -28,8 +27,6 @@ use crate::config::{stark_config, Challenge, ShardStarkConfig, Val};
 pub enum Table {
     /// The Poseidon2 permutation table (its round constants live on the heap).
     Poseidon2(Box<Poseidon2Table>),
-    /// A Merkle-path table.
-    Merkle(MerklePathTable),
     /// An extension-field arithmetic table.
     Ext(ExtArithTable),
     /// A transcript (challenger) table.
@@ -47,7 +44,6 @@ macro_rules! each_table {
                 let $t = t.as_ref();
                 $body
             }
-            Table::Merkle($t) => $body,
             Table::Ext($t) => $body,
             Table::Transcript($t) => $body,
             Table::Tree($t) => $body,
@@ -87,7 +83,7 @@ where
 #[derive(Debug, thiserror::Error)]
 pub enum CircuitError {
     /// Nothing to prove.
-    #[error("no Merkle paths to check")]
+    #[error("nothing to prove")]
     Empty,
     /// An arithmetic program that cannot run.
     #[error("bad arithmetic program: {0}")]
@@ -112,38 +108,6 @@ pub struct Witness {
 }
 
 impl Witness {
-    /// The witness checking `paths`: the permutation table with each distinct compression once
-    /// and its multiplicity, then a Merkle-path table per path.
-    pub fn for_paths(paths: &[MerklePath]) -> Result<Self, CircuitError> {
-        let mut witness = Self::default();
-        witness.add_paths(paths)?;
-        Ok(witness)
-    }
-
-    /// Adds a permutation table and one Merkle-path table per path.
-    pub fn add_paths(&mut self, paths: &[MerklePath]) -> Result<(), CircuitError> {
-        if paths.is_empty() || paths.iter().any(|p| p.siblings.is_empty()) {
-            return Err(CircuitError::Empty);
-        }
-        let mut lookups = Vec::new();
-        let mut merkle_traces = Vec::with_capacity(paths.len());
-        for path in paths {
-            let (trace, inputs) = merkle::trace(path);
-            lookups.extend(inputs);
-            merkle_traces.push((trace, path.public_values()));
-        }
-        let rows = permutation_rows(lookups);
-        self.push(
-            Table::Poseidon2(Box::default()),
-            poseidon2::trace(&rows),
-            Vec::new(),
-        );
-        for (trace, public) in merkle_traces {
-            self.push(Table::Merkle(MerklePathTable), trace, public);
-        }
-        Ok(())
-    }
-
     /// Adds an arithmetic table running `program` on `input`; returns the output.
     pub fn add_ext(
         &mut self,
@@ -205,14 +169,6 @@ pub(crate) fn permutation_rows(
         rows[index].1 += 1;
     }
     rows
-}
-
-/// The tables of a circuit checking `paths` Merkle paths (as [`Witness::for_paths`] lays
-/// them out).
-pub fn merkle_tables(paths: usize) -> Vec<Table> {
-    let mut out = vec![Table::Poseidon2(Box::default())];
-    out.extend((0..paths).map(|_| Table::Merkle(MerklePathTable)));
-    out
 }
 
 /// A proof of the circuit, with the trace heights it was made for.

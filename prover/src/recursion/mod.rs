@@ -39,7 +39,6 @@
 pub mod circuit;
 pub mod ext;
 pub mod index;
-pub mod merkle;
 pub mod openings;
 pub mod poseidon2;
 pub mod replay;
@@ -91,18 +90,4 @@ pub(crate) fn real_rows_first<AB: AirBuilder>(
     builder
         .when_transition()
         .assert_zero(next_active * (AB::Expr::ONE - active));
-}
-
-/// Asserts `d = 0` on the last real row: inside the trace the real row whose successor is
-/// inactive, at its end the last row if it is real.
-pub(crate) fn on_last_real_row<AB: AirBuilder>(
-    builder: &mut AB,
-    active: AB::Expr,
-    next_active: AB::Expr,
-    d: AB::Expr,
-) {
-    builder
-        .when_transition()
-        .assert_zero((active.clone() - next_active) * d.clone());
-    builder.when_last_row().assert_zero(active * d);
 }

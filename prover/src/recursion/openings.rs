@@ -41,7 +41,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use p3_commit::{BatchOpening, BatchOpeningRef, ExtensionMmcs, Mmcs};
-use p3_field::{PrimeCharacteristicRing, PrimeField64};
+use p3_field::PrimeField64;
 use p3_fri::TwoAdicFriPcs;
 use p3_koala_bear::default_koalabear_poseidon2_16;
 use p3_matrix::{Dimensions, Matrix};
@@ -58,7 +58,7 @@ use crate::config::{
 use crate::error::VerifyError;
 use crate::matrix::IntMatrix;
 use crate::shard::{ShardProof, VerifyingKey};
-use crate::statement::{digest_public_values, effective_vectors, Binding, StatementRef};
+use crate::statement::Binding;
 
 /// A Merkle digest (and root): eight base-field elements.
 pub type Digest = [Val; 8];
@@ -422,48 +422,14 @@ pub fn extract_shard(
     let inner = proof.inner();
     let indices = query_indices(&calls, inner.degree_bits + LOG_BLOWUP, NUM_QUERIES)
         .map_err(VerifyError::Invalid)?;
-    let (air, public, key) = verifier_inputs(vk, x, y, binding);
+    let (air, public, key) = crate::shard::verifier_inputs(vk, x, y, binding, proof)?;
     extract(inner, &air, &public, &key, &indices).map_err(VerifyError::Invalid)
-}
-
-type Inputs = (
-    ShardAir,
-    Vec<Val>,
-    PreprocessedVerifierKey<ShardStarkConfig>,
-);
-
-/// The inputs `shard::verify` gives the native verifier for this statement: the AIR (outputs
-/// as periodic columns), the public values and the preprocessed key. Checks nothing: run
-/// [`crate::shard::verify`] or [`crate::shard::replay_transcript`] first.
-fn verifier_inputs(vk: &VerifyingKey, x: &IntMatrix, y: &IntMatrix, binding: &Binding) -> Inputs {
-    let k = vk.k as usize;
-    let statement = StatementRef {
-        commitment: &vk.commitment_bytes(),
-        rows: vk.rows as usize,
-        k,
-        weight_bound: vk.weight_bound,
-        x,
-        y,
-        binding,
-    };
-    let digest = statement.digest();
-    let mut vectors = effective_vectors(x, y, &digest);
-    for col in &mut vectors.ys {
-        col.resize(1 << vk.degree_bits, Val::ZERO);
-    }
-    let mut public = digest_public_values(&digest);
-    public.extend(vectors.xs.iter().flatten().copied());
-    let air = ShardAir::new(k, vectors.ys, None);
-    let key = PreprocessedVerifierKey {
-        width: k,
-        degree_bits: vk.degree_bits as usize,
-        commitment: MerkleCap::from(vec![vk.commitment.map(Val::new)]),
-    };
-    (air, public, key)
 }
 
 #[cfg(test)]
 mod tests {
+    use p3_field::PrimeCharacteristicRing;
+
     use super::*;
 
     /// `extract` accepts only the verifier's own query indices and statement.
@@ -481,7 +447,8 @@ mod tests {
         let (vk, y, proof) = (pk.verifying_key(), &proven.output, proven.proof.inner());
         let good = extract_shard(vk, &x, y, &b, &proven.proof).unwrap();
         let mut indices: Vec<usize> = good.queries.iter().map(|q| q.query_index).collect();
-        let (air, mut public, key) = verifier_inputs(vk, &x, y, &b);
+        let (air, mut public, key) =
+            crate::shard::verifier_inputs(vk, &x, y, &b, &proven.proof).unwrap();
         assert_eq!(
             extract(proof, &air, &public, &key, &indices),
             Ok(good.clone())

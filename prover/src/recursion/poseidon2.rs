@@ -153,3 +153,28 @@ mod tests {
         assert_eq!(output_of(&t, last), perm.permute([Val::ZERO; WIDTH]));
     }
 }
+
+#[cfg(test)]
+mod corruption {
+    //! The permutation table corrupted in a real proof's circuit (the fixture's first table).
+    use p3_field::PrimeCharacteristicRing;
+
+    use super::*;
+    use crate::recursion::verifier::fixture::refused;
+
+    #[test]
+    fn a_wrong_round_or_multiplicity_fails() {
+        // A state inside the rounds (the permutation AIR's constraints).
+        assert!(refused(0, COLS, (3, 40), |v| v + Val::ONE), "round state");
+        // An output other than the permutation's (constraints, and the bus).
+        assert!(
+            refused(0, COLS, (3, PERM_COLS - 1), |v| v + Val::ONE),
+            "output"
+        );
+        // One use more than the other tables make (the bus alone).
+        assert!(
+            refused(0, COLS, (3, MULT_COL), |v| v + Val::ONE),
+            "multiplicity"
+        );
+    }
+}
