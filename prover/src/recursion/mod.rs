@@ -1,40 +1,34 @@
-//! In-circuit verification of shard proofs: **partial, under construction (issue 7)**.
+//! In-circuit verification of shard proofs: **part 1 of the recursive verifier, partial**.
 //!
 //! The goal is one recursive proof per job: a Plonky3 proof that the aggregator verified
 //! every shard proof. The circuit is a set of tables proved together with `p3-batch-stark`,
 //! tied by LogUp buses so that a value used in one table is the value produced in another.
+//! The design note is `prover/docs/recursion.md`. The Plonky3 internals it mirrors are in
+//! `prover/docs/recursion-notes.md`.
 //!
-//! Built so far (each table's fixed layout — which rows are real, what they do — is set by the
-//! verifier through public values or periodic columns, never left to the prover):
-//! - [`poseidon2`]: the Poseidon2-16 permutation table (the prover's exact permutation,
-//!   `default_koalabear_poseidon2_16`), one permutation per row, serving `(input ‖ output)`
-//!   tuples on [`poseidon2::BUS`] with a multiplicity column.
-//! - [`merkle`]: the Merkle-path table: one 2-to-1 compression per row, with the direction
-//!   bit, the running index and the chaining of each output into the next row; it looks up
-//!   every compression in the permutation table and binds the leaf digest, root, index and
-//!   depth as public values.
-//! - [`transcript`]: the transcript (challenger) table: one duplexing of the shard
-//!   configuration's `DuplexChallenger` per row (overwrite, zero-fill, length tag in the
-//!   capacity, squeezes), every permutation looked up in the permutation table; the absorb
-//!   schedule, the known absorbed values and the expected samples are periodic columns.
-//! - [`ext`]: the extension-field arithmetic table: a straight-line program over the challenge
-//!   field, one add or multiply per row, operands looked up by value id on its bus (so every
-//!   operand is a value another row produced), the program fixed by periodic columns, input and
-//!   output bound as public values.
-//! - [`circuit`]: the table set ([`circuit::Table`]), the [`circuit::Witness`] builder (add
-//!   Merkle paths, a transcript, an arithmetic program), and prove / verify with
-//!   `p3-batch-stark` under the shard configuration.
+//! Part 1 ([`verifier`]) proves, for real shard proofs, that the Fiat–Shamir transcript
+//! (every challenge, the proof-of-work checks, the query indices) is the native verifier's.
+//! It also proves that every Merkle opening the proof contains hashes from its opened values
+//! to the absorbed commitment, at the leaf the query index selects. It does **not** yet check
+//! FRI folding, the DEEP quotient or the AIR constraints at ζ (part 2), so it is not yet a
+//! verifier.
 //!
-//! - [`replay`]: a recording challenger; [`crate::shard::replay_transcript`] runs the native
-//!   verifier on a real shard proof with it, giving the exact calls the transcript table
-//!   replays (a test proves a real proof's whole transcript in the circuit).
-//!
-//! Not built yet (the rest of issue 7): extracting a real proof's Merkle openings (leaf sponge
-//! hashing of the opened rows, pruned multi-openings restored to full paths); sending the
-//! transcript's samples to the arithmetic table and the commitments it absorbs to the Merkle
-//! tables over buses instead of periodic expectations; the recursion-friendly inner shard
-//! configuration; the benchmark. See `prover/docs/recursion-notes.md` for the native
-//! verifier's exact transcript and Merkle rules.
+//! Each table's fixed layout (which rows are real, what they do, where their inputs come
+//! from) is set by the verifier through periodic columns, never left to the prover:
+//! - [`poseidon2`]: the Poseidon2-16 permutation table (the prover's exact permutation),
+//!   serving `(input ‖ output)` on its bus with a multiplicity.
+//! - [`transcript`]: one duplexing of the shard configuration's `DuplexChallenger` per row.
+//!   It offers each call's value as `(position, value)` on the transcript bus.
+//! - [`tree`]: the Merkle openings: leaf sponge rows, then one compression per level. Roots
+//!   are read on the transcript bus, indices on the index bus.
+//! - [`index`]: sampled values decomposed into canonical bits. It offers query indices
+//!   (shifted per tree) and checks proof of work.
+//! - [`ext`]: challenge-field arithmetic (one add or multiply per row). Here it computes ζ^N
+//!   from the transcript's ζ.
+//! - [`circuit`]: the table enum, the witness, and prove / verify.
+//! - [`replay`] and [`openings`]: the native side. They run the native verifier with a
+//!   recording challenger and a recording MMCS to get the transcript and the full Merkle
+//!   paths.
 
 pub mod circuit;
 pub mod ext;
