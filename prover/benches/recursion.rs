@@ -42,7 +42,7 @@ fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitnes
         native += started.elapsed().as_secs_f64();
         let (layout, witness) =
             verifier::shard_circuit(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
-        out.push((layout.offset(s as u32), witness));
+        out.push((layout.offset(s as u32).unwrap(), witness));
     }
     (out, native, bytes / count)
 }

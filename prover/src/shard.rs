@@ -538,6 +538,23 @@ pub(crate) fn verifier_inputs(
             got: proof.config_id,
         });
     }
+    statement_inputs(vk, x, y, binding)
+}
+
+/// [`verifier_inputs`] for the statement alone (every check that does not need the proof).
+pub(crate) fn statement_inputs(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+) -> Result<
+    (
+        ShardAir,
+        Vec<Val>,
+        PreprocessedVerifierKey<ShardStarkConfig>,
+    ),
+    VerifyError,
+> {
     if vk.config_id != CONFIG_ID {
         return Err(VerifyError::WrongConfig {
             expected: CONFIG_ID,

@@ -131,7 +131,7 @@ impl Witness {
             return Err(CircuitError::Empty);
         }
         let values: Vec<Val> = calls.iter().map(Call::value).collect();
-        let (trace, lookups) = transcript::trace(&duplexes, &values);
+        let (trace, lookups) = transcript::trace(&duplexes, &values, 0);
         let rows = permutation_rows(lookups);
         self.push(
             Table::Poseidon2(Box::default()),

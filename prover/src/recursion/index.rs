@@ -184,8 +184,8 @@ where
     }
 }
 
-/// The trace for `rows` with the samples' values (`values[pos]`).
-pub fn trace(rows: &[IndexRow], values: &[Val]) -> RowMajorMatrix<Val> {
+/// The trace for `rows` with the samples' values (`values[pos − first]`).
+pub fn trace(rows: &[IndexRow], values: &[Val], first: u32) -> RowMajorMatrix<Val> {
     let height = rows.len().next_power_of_two().max(super::MIN_ROWS);
     let mut out = vec![Val::ZERO; height * COLS];
     for r in 0..height {
@@ -193,8 +193,10 @@ pub fn trace(rows: &[IndexRow], values: &[Val]) -> RowMajorMatrix<Val> {
         // Padding rows decompose 0.
         let mut v = 0;
         if let Some(row) = rows.get(r) {
-            v = values
-                .get(row.pos as usize)
+            v = row
+                .pos
+                .checked_sub(first)
+                .and_then(|i| values.get(i as usize))
                 .map_or(0, PrimeField32::as_canonical_u32);
             t[ACTIVE] = Val::ONE;
             t[POS] = Val::from_u32(row.pos);

@@ -290,15 +290,24 @@ where
     }
 }
 
-/// The trace replaying `duplexes` with the calls' values (`values[pos]`; samples are
+/// The trace replaying `duplexes` with the calls' values (`values[pos − first]`; samples are
 /// recomputed), and the permutation inputs it looks up.
-pub fn trace(duplexes: &[Duplex], values: &[Val]) -> (RowMajorMatrix<Val>, Vec<[Val; WIDTH]>) {
+pub fn trace(
+    duplexes: &[Duplex],
+    values: &[Val],
+    first: u32,
+) -> (RowMajorMatrix<Val>, Vec<[Val; WIDTH]>) {
     let perm = p3_koala_bear::default_koalabear_poseidon2_16();
     let height = duplexes.len().next_power_of_two().max(super::MIN_ROWS);
     let mut rows = vec![Val::ZERO; height * COLS];
     let mut state = [Val::ZERO; WIDTH];
     let mut lookups = Vec::with_capacity(duplexes.len());
-    let value = |pos: u32| values.get(pos as usize).copied().unwrap_or(Val::ZERO);
+    let value = |pos: u32| {
+        pos.checked_sub(first)
+            .and_then(|i| values.get(i as usize))
+            .copied()
+            .unwrap_or(Val::ZERO)
+    };
     for (r, d) in duplexes.iter().enumerate() {
         let prev = state;
         let n = d.absorbed.len();

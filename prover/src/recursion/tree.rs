@@ -282,7 +282,7 @@ pub fn trace(
             let out = emit(&mut r, sib, bit, input, Val::from_u64(acc));
             cur = std::array::from_fn(|j| out[j]);
         }
-        if o.depth > 0 {
+        if o.depth > 0 && r > 0 {
             let last = &mut rows[(r - 1) * COLS..r * COLS];
             last[LAST] = Val::ONE;
             last[ROOT_POS] = Val::from_u32(o.root_pos);

@@ -17,10 +17,9 @@
 //! (which calls observe or sample, the values it knows — seeds, the statement's public values,
 //! the preprocessed commitment — and which tables read each call), the openings' shapes and
 //! where their roots and indices come from, the index rows. [`ShardWitness`] is the rest: the
-//! values of every call and the openings. Both are taken from a replay of the native verifier
-//! on the proof ([`crate::shard::replay_events`] and [`openings::extract_shard`]); the layout
-//! reads only what the shape and the statement fix (a test checks two proofs of one shape give
-//! the same layout), so a verifier holding only the statement gets the same tables.
+//! values of every call and the openings. The prover gets both from a replay of the native
+//! verifier on its proof ([`shard_circuit`]); the verifier gets the layout from the statement
+//! alone ([`layout_for`]), and a test checks the two agree.
 //!
 //! # Several proofs
 //!
@@ -34,7 +33,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use super::circuit::{permutation_rows, CircuitError, Table, Witness};
 use super::ext::{ExtArithTable, ExtProgram};
 use super::index::{self, Check, IndexRow, IndexTable};
-use super::openings::{self, ProofOpenings};
+use super::openings::{self, ProofOpenings, Tree};
 use super::poseidon2::{self, Poseidon2Table};
 use super::replay::{Event, Tag};
 use super::transcript::{self, Call, Step, TranscriptTable};
@@ -50,6 +49,8 @@ use crate::statement::Binding;
 /// Transcript positions and index ids of one proof stay below this, so that proofs checked
 /// together get disjoint ranges.
 pub const SPAN: u32 = 1 << 22;
+/// Most proofs one circuit checks (every offset position stays below the field's modulus).
+pub const MAX_PROOFS: u32 = 256;
 /// The challenge ζ is the second challenge-field sample (after the constraint-batching α).
 const ZETA: u32 = 1;
 
@@ -129,6 +130,62 @@ pub fn shard_circuit(
     Ok((layout, witness))
 }
 
+/// The layout of the circuit checking a proof of this statement, from the statement and the
+/// shape alone: what a verifier of the circuit's proof computes, without the shard proof.
+///
+/// The transcript's call sequence, the openings and the index rows depend only on the shape
+/// (k, rows, vectors), so they are taken from a reference proof of the same shape (pseudo-
+/// random weights and inputs, proved here: the cost of one shard proof of that shape); the
+/// statement's public values and the verifying key's commitment then replace the reference's.
+/// For an honest proof of the statement this equals [`shard_circuit`]'s layout (tested).
+pub fn layout_for(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+) -> Result<ShardLayout, VerifyError> {
+    let (_, public, _) = crate::shard::statement_inputs(vk, x, y, binding)?;
+    let (rows, k, n) = (vk.rows as usize, vk.k as usize, x.cols());
+    let reference = |rows: usize, cols: usize, salt: usize| {
+        let data = (0..rows * cols)
+            .map(|i| ((i * 7919 + salt) % 7) as i64 - 3)
+            .collect();
+        IntMatrix::new(rows, cols, data)
+    };
+    let shape_error = |e: crate::ProverError| invalid(format!("reference proof: {e}"));
+    let w0 = reference(rows, k, 1).map_err(|e| invalid(e.to_string()))?;
+    let x0 = reference(k, n, 2).map_err(|e| invalid(e.to_string()))?;
+    let pk0 = crate::shard::setup(&w0).map_err(shape_error)?;
+    let b0 = Binding {
+        job_id: [0; 32],
+        shard_index: 0,
+        worker: [0; 32],
+    };
+    let proven = crate::shard::prove(&pk0, &x0, &b0).map_err(shape_error)?;
+    let (mut layout, _) =
+        shard_circuit(pk0.verifying_key(), &x0, &proven.output, &b0, &proven.proof)?;
+    if layout.public_range.len() != public.len() {
+        return Err(invalid("the reference statement has another shape"));
+    }
+    for (step, v) in layout.steps[layout.public_range.clone()]
+        .iter_mut()
+        .zip(&public)
+    {
+        step.known = Some(*v);
+    }
+    let prep = layout
+        .openings
+        .get(2)
+        .map(|o| o.root_pos as usize)
+        .ok_or_else(|| invalid("no preprocessed opening"))?;
+    for (j, limb) in vk.commitment.iter().enumerate() {
+        if let Some(step) = layout.steps.get_mut(prep + j) {
+            step.known = Some(Val::new(*limb));
+        }
+    }
+    Ok(layout)
+}
+
 /// The layout of a replayed transcript and its openings.
 fn layout(
     events: &[Event],
@@ -161,21 +218,35 @@ fn layout(
             "the public values are not absorbed after the preprocessed commitment",
         ));
     }
-    // Which root each tree ends at.
+    // Which root each tree ends at, by the protocol's order (never by value: two trees can
+    // have the same root, e.g. an all-zero trace and the always-zero quotient), checked.
     let mut tree_roots = Vec::with_capacity(opened.trees.len());
     for t in &opened.trees {
-        let index = (0..)
-            .map_while(|index| {
-                let start = pos_of(Tag::Root { index, element: 0 }).ok()? as usize;
-                Some((index, start))
-            })
-            .find(|(_, start)| {
-                (0..8).all(|j| {
-                    events.get(start + j).map(|e| e.call) == Some(Call::Observe(t.root[j]))
-                })
-            })
-            .ok_or_else(|| invalid(format!("no absorbed root matches {:?}", t.tree)))?;
-        tree_roots.push(index);
+        let index = match t.tree {
+            Tree::Input(0) => 0,
+            Tree::Input(1) => 2,
+            Tree::Input(2) => 1,
+            Tree::Round(r) => 3 + r as u32,
+            Tree::Input(_) => return Err(invalid("a fourth input tree")),
+        };
+        let start = pos_of(Tag::Root { index, element: 0 })? as usize;
+        let absorbed = (0..8).all(|j| {
+            events.get(start + j).map(|e| (e.tag, e.call))
+                == Some((
+                    Tag::Root {
+                        index,
+                        element: j as u8,
+                    },
+                    Call::Observe(t.root[j]),
+                ))
+        });
+        if !absorbed {
+            return Err(invalid(format!(
+                "the root of {:?} is not the commitment absorbed {index}th",
+                t.tree
+            )));
+        }
+        tree_roots.push((index, start));
     }
     let queries = opened.queries.len() as u32;
     let mut shifts: Vec<(usize, u32)> = Vec::new();
@@ -291,12 +362,18 @@ fn layout(
 }
 
 impl ShardLayout {
-    /// The same layout in range `slot` (positions and index ids moved by `slot · SPAN`).
-    pub fn offset(&self, slot: u32) -> Self {
-        Self {
+    /// The same layout in range `slot` (positions and index ids moved by `slot · SPAN`), for
+    /// the `slot`-th of several proofs checked together; `slot` must be below [`MAX_PROOFS`].
+    pub fn offset(&self, slot: u32) -> Result<Self, CircuitError> {
+        if slot >= MAX_PROOFS {
+            return Err(CircuitError::Program(format!(
+                "proof slot {slot}: one circuit checks at most {MAX_PROOFS} proofs"
+            )));
+        }
+        Ok(Self {
             offset: slot * SPAN,
             ..self.clone()
-        }
+        })
     }
 
     fn shifted_steps(&self) -> Vec<transcript::Duplex> {
@@ -389,7 +466,7 @@ pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, Circui
                 "the witness does not match the layout".into(),
             ));
         }
-        let (t, l) = transcript::trace(&layout.shifted_steps(), &shifted_values(layout, w));
+        let (t, l) = transcript::trace(&layout.shifted_steps(), &w.values, layout.offset);
         lookups.extend(l);
         traces.push(t);
         let (t, l) = tree::trace(&layout.shifted_openings(), &w.openings);
@@ -397,7 +474,8 @@ pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, Circui
         traces.push(t);
         traces.push(index::trace(
             &layout.shifted_index_rows(),
-            &shifted_values(layout, w),
+            &w.values,
+            layout.offset,
         ));
         let (program, _) = layout.program();
         let zeta = Challenge::from_basis_coefficients_fn(|c| {
@@ -417,13 +495,6 @@ pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, Circui
         traces: all,
         public_values: public_values(&layouts),
     })
-}
-
-/// The witness values placed at their shifted positions.
-fn shifted_values(layout: &ShardLayout, w: &ShardWitness) -> Vec<Val> {
-    let mut values = vec![Val::default(); layout.offset as usize];
-    values.extend_from_slice(&w.values);
-    values
 }
 
 /// A real shard proof's circuit witness (8 × 20 weights, one vector: trees of height 2^9, the
