@@ -515,23 +515,22 @@ pub fn replay_events(
     }
 }
 
-/// What the native verifier needs for `proof`: the AIR (with the outputs as periodic columns),
-/// the public values and the preprocessed key, after every shape, range and configuration
-/// check.
+/// What the native verifier is given: the AIR (with the outputs as periodic columns), the
+/// public values and the preprocessed key.
+pub(crate) type VerifierInputs = (
+    ShardAir,
+    Vec<Val>,
+    PreprocessedVerifierKey<ShardStarkConfig>,
+);
+
+/// The native verifier's inputs for `proof`, after every shape, range and configuration check.
 pub(crate) fn verifier_inputs(
     vk: &VerifyingKey,
     x: &IntMatrix,
     y: &IntMatrix,
     binding: &Binding,
     proof: &ShardProof,
-) -> Result<
-    (
-        ShardAir,
-        Vec<Val>,
-        PreprocessedVerifierKey<ShardStarkConfig>,
-    ),
-    VerifyError,
-> {
+) -> Result<VerifierInputs, VerifyError> {
     if proof.config_id != CONFIG_ID {
         return Err(VerifyError::WrongConfig {
             expected: CONFIG_ID,
@@ -547,14 +546,7 @@ pub(crate) fn statement_inputs(
     x: &IntMatrix,
     y: &IntMatrix,
     binding: &Binding,
-) -> Result<
-    (
-        ShardAir,
-        Vec<Val>,
-        PreprocessedVerifierKey<ShardStarkConfig>,
-    ),
-    VerifyError,
-> {
+) -> Result<VerifierInputs, VerifyError> {
     if vk.config_id != CONFIG_ID {
         return Err(VerifyError::WrongConfig {
             expected: CONFIG_ID,
