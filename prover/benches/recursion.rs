@@ -42,7 +42,7 @@ fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitnes
         native += started.elapsed().as_secs_f64();
         let (layout, witness) =
             verifier::shard_circuit(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
-        out.push((layout.offset(s as u32).unwrap(), witness));
+        out.push((layout, witness));
     }
     (out, native, bytes / count)
 }
@@ -71,7 +71,7 @@ fn main() {
             let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
             let started = Instant::now();
             circuit::verify(
-                &verifier::tables(&layouts),
+                &verifier::tables(&layouts).unwrap(),
                 &verifier::public_values(&layouts),
                 &proof,
             )

@@ -49,7 +49,7 @@ fn accepted(proofs: &[(ShardLayout, ShardWitness)]) -> Result<(), String> {
     let proof = circuit::prove(&w).map_err(|e| e.to_string())?;
     let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
     circuit::verify(
-        &verifier::tables(&layouts),
+        &verifier::tables(&layouts).unwrap(),
         &verifier::public_values(&layouts),
         &proof,
     )
@@ -130,7 +130,7 @@ fn changing_a_public_value_fails() {
         let layouts = [layout];
         assert!(
             circuit::verify(
-                &verifier::tables(&layouts),
+                &verifier::tables(&layouts).unwrap(),
                 &verifier::public_values(&layouts),
                 &proof
             )
@@ -145,7 +145,7 @@ fn changing_a_public_value_fails() {
     // The honest statement verifies.
     let layouts = [honest.0.clone()];
     circuit::verify(
-        &verifier::tables(&layouts),
+        &verifier::tables(&layouts).unwrap(),
         &verifier::public_values(&layouts),
         &proof,
     )
@@ -185,7 +185,7 @@ fn four_proofs_check_together_and_one_bad_one_fails_them() {
     let proofs: Vec<(ShardLayout, ShardWitness)> = (0..4u32)
         .map(|i| {
             let (l, w) = shard(8 + 40 * i as usize, 6, 1, i64::from(i) + 10);
-            (l.offset(i).unwrap(), w)
+            (l, w)
         })
         .collect();
     accepted(&proofs).unwrap();
@@ -219,7 +219,7 @@ fn the_verifier_derives_the_layout_from_the_statement_alone() {
         let verify = |layout: ShardLayout| {
             let layouts = [layout];
             circuit::verify(
-                &verifier::tables(&layouts),
+                &verifier::tables(&layouts).unwrap(),
                 &verifier::public_values(&layouts),
                 &proof,
             )
@@ -230,5 +230,24 @@ fn the_verifier_derives_the_layout_from_the_statement_alone() {
             ..binding
         };
         assert!(verify(verifier::layout_for(vk, &x, y, &other).unwrap()).is_err());
+    }
+}
+
+/// A table's height is its layout's: a proof claiming a longer table (the layout repeated,
+/// which would let a second transcript feed the openings) is refused before anything else.
+#[test]
+fn a_table_longer_than_its_layout_is_refused() {
+    let honest = shard(8, 6, 1, 8);
+    let w = verifier::witness(std::slice::from_ref(&honest)).unwrap();
+    let mut proof = circuit::prove(&w).unwrap();
+    circuit::verify(&w.tables, &w.public_values, &proof).unwrap();
+    for table in 1..w.tables.len() {
+        proof.proof.degree_bits[table] += 1;
+        let err = circuit::verify(&w.tables, &w.public_values, &proof).unwrap_err();
+        assert!(
+            err.to_string().contains("its layout"),
+            "table {table}: {err}"
+        );
+        proof.proof.degree_bits[table] -= 1;
     }
 }

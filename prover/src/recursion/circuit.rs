@@ -114,7 +114,7 @@ impl Witness {
         program: &ExtProgram,
         input: Challenge,
     ) -> Result<Challenge, CircuitError> {
-        let (trace, output) = ext::trace(program, input).map_err(CircuitError::Program)?;
+        let (trace, output) = ext::trace(program, input, 0).map_err(CircuitError::Program)?;
         self.push(
             Table::Ext(ExtArithTable::new(program)),
             trace,
@@ -171,12 +171,11 @@ pub(crate) fn permutation_rows(
     rows
 }
 
-/// A proof of the circuit, with the trace heights it was made for.
+/// A proof of the circuit.
 pub struct CircuitProof {
-    /// The batch proof.
+    /// The batch proof (it names each table's height, which [`verify`] checks against the
+    /// layout).
     pub proof: BatchProof<ShardStarkConfig>,
-    /// log2 of each table's height.
-    pub degree_bits: Vec<usize>,
 }
 
 fn degree_bits(traces: &[RowMajorMatrix<Val>]) -> Vec<usize> {
@@ -210,10 +209,17 @@ pub fn prove(witness: &Witness) -> Result<CircuitProof, CircuitError> {
     };
     let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
         .map_err(|e| CircuitError::Prove(panic_message(e)))??;
-    Ok(CircuitProof {
-        proof,
-        degree_bits: bits,
-    })
+    Ok(CircuitProof { proof })
+}
+
+/// The height (log2) the verifier requires of a table: a table with a layout (periodic
+/// columns) has exactly its layout's length, so the layout cannot be repeated in a longer
+/// trace; the permutation table's height is free (every row is a real permutation).
+fn required_degree_bits(table: &Table) -> Option<usize> {
+    let periodic = BaseAir::<Val>::periodic_columns(table);
+    periodic
+        .first()
+        .map(|column| column.len().trailing_zeros() as usize)
 }
 
 /// Verifies a proof of `tables` with their public values (one vector per table).
@@ -222,25 +228,28 @@ pub fn verify(
     public_values: &[Vec<Val>],
     proof: &CircuitProof,
 ) -> Result<(), CircuitError> {
-    if tables.is_empty()
-        || proof.degree_bits.len() != tables.len()
-        || public_values.len() != tables.len()
-    {
+    let bits = &proof.proof.degree_bits;
+    if tables.is_empty() || bits.len() != tables.len() || public_values.len() != tables.len() {
         return Err(CircuitError::Verify(format!(
             "{} tables in the proof, {} expected, {} public-value vectors",
-            proof.degree_bits.len(),
+            bits.len(),
             tables.len(),
             public_values.len()
         )));
     }
+    for (i, (table, got)) in tables.iter().zip(bits).enumerate() {
+        if let Some(want) = required_degree_bits(table) {
+            if *got != want {
+                return Err(CircuitError::Verify(format!(
+                    "table {i} has height 2^{got}, its layout 2^{want}"
+                )));
+            }
+        }
+    }
     let config = stark_config();
     let run = || {
-        let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(
-            &config,
-            tables,
-            &proof.degree_bits,
-        )
-        .map_err(|e| CircuitError::Verify(format!("{e:?}")))?;
+        let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, tables, bits)
+            .map_err(|e| CircuitError::Verify(format!("{e:?}")))?;
         verify_batch(&config, tables, &proof.proof, public_values, &data.common)
             .map_err(|e| CircuitError::Verify(format!("{e:?}")))
     };

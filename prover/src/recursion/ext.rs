@@ -122,30 +122,36 @@ pub struct ExtArithTable {
 
 impl ExtArithTable {
     /// The table running `program` on a challenge the transcript sampled (coefficient `i` is
-    /// the transcript's call `positions[i]`); no public values.
-    pub fn reading(program: &ExtProgram, positions: [u32; D]) -> Self {
+    /// the transcript's call `positions[i]`); no public values. Its value ids start at
+    /// `id_base`, so that the tables of several proofs never read each other's values.
+    pub fn reading(program: &ExtProgram, positions: [u32; D], id_base: u32) -> Self {
         Self {
             input_pos: Some(positions),
-            ..Self::new(program)
+            ..Self::with_ids(program, id_base)
         }
     }
 
     /// The table running `program` (its layout is what the verifier fixes).
     pub fn new(program: &ExtProgram) -> Self {
+        Self::with_ids(program, 0)
+    }
+
+    fn with_ids(program: &ExtProgram, id_base: u32) -> Self {
+        let value_id = |i: usize| Val::from_u32(id_base) + Val::from_usize(i);
         let rows = program.ops.len() + 1;
         let height = rows.next_power_of_two().max(super::MIN_ROWS);
         let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
         let mut set = |column: usize, id: usize, value: Val| periodic[column][id] = value;
         for id in 0..rows {
             set(P_ACTIVE, id, Val::ONE);
-            set(P_ID_C, id, Val::from_usize(id));
+            set(P_ID_C, id, value_id(id));
             match id.checked_sub(1).map(|i| program.ops[i]) {
                 None => set(P_INPUT, id, Val::ONE),
                 Some(op) => {
                     let (ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = op;
                     set(P_MUL, id, Val::from_bool(matches!(op, ExtOp::Mul(..))));
-                    set(P_ID_A, id, Val::from_usize(a));
-                    set(P_ID_B, id, Val::from_usize(b));
+                    set(P_ID_A, id, value_id(a));
+                    set(P_ID_B, id, value_id(b));
                 }
             }
         }
@@ -259,10 +265,14 @@ where
 }
 
 /// The table's trace for `program` run on `input`, and the output.
+/// Value ids start at `id_base` (0 for [`ExtArithTable::new`], the table's base for
+/// [`ExtArithTable::reading`]).
 pub fn trace(
     program: &ExtProgram,
     input: Challenge,
+    id_base: u32,
 ) -> Result<(RowMajorMatrix<Val>, Challenge), String> {
+    let value_id = |i: usize| Val::from_u32(id_base) + Val::from_usize(i);
     let values = program.run(input)?;
     let mut uses = vec![0u32; values.len()];
     for op in &program.ops {
@@ -275,15 +285,15 @@ pub fn trace(
     for (id, value) in values.iter().enumerate() {
         let row = &mut rows[id * COLS..(id + 1) * COLS];
         row[ACTIVE] = Val::ONE;
-        row[ID_C] = Val::from_usize(id);
+        row[ID_C] = value_id(id);
         row[C..C + D].copy_from_slice(&coeffs(*value));
         row[MULT] = Val::from_u32(uses[id]);
         row[IN_ROW] = Val::from_bool(id == 0);
         if let Some(ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = id.checked_sub(1).map(|i| program.ops[i])
         {
             row[OP_ROW] = Val::ONE;
-            row[ID_A] = Val::from_usize(a);
-            row[ID_B] = Val::from_usize(b);
+            row[ID_A] = value_id(a);
+            row[ID_B] = value_id(b);
             row[A..A + D].copy_from_slice(&coeffs(values[a]));
             row[B..B + D].copy_from_slice(&coeffs(values[b]));
         }

@@ -23,8 +23,9 @@
 //!
 //! # Several proofs
 //!
-//! [`ShardLayout::offset`] moves a proof's transcript positions and index ids into its own
-//! range, so the circuits of several proofs share one Poseidon2 table and prove together.
+//! [`tables`] and [`witness`] move the `i`-th proof's transcript positions and ids into range
+//! `i`, so the circuits of several proofs share one Poseidon2 table and prove together without
+//! reading each other's values.
 
 use std::ops::Range;
 
@@ -75,8 +76,9 @@ pub struct ShardLayout {
     pub zeta: [u32; 4],
     /// log2 of the shard trace height (ζ^N takes this many squarings).
     pub degree_bits: usize,
-    /// Added to every position and index id.
-    pub offset: u32,
+    /// Added to every position and id: the proof's range when several are checked together,
+    /// set by [`tables`] and [`witness`] from the proof's place in their list, never by hand.
+    offset: u32,
 }
 
 /// The prover's side: every call's value and every opening.
@@ -345,12 +347,23 @@ fn layout(
             coeff: coeff as u8,
         })?;
     }
+    let index_bits = usize::from(index_bits.ok_or_else(|| invalid("no query indices"))?);
+    if index_bits != opened.log_max_height
+        || opened
+            .trees
+            .iter()
+            .any(|t| t.log_height + t.index_shift != index_bits)
+    {
+        return Err(invalid(
+            "a tree's height and index shift do not add up to the query index width",
+        ));
+    }
     Ok(ShardLayout {
         steps,
         public_range,
         openings,
         index_rows,
-        index_bits: usize::from(index_bits.ok_or_else(|| invalid("no query indices"))?),
+        index_bits,
         shifts,
         pow_bits: usize::from(pow_bits.unwrap_or(0)),
         zeta,
@@ -362,18 +375,12 @@ fn layout(
 }
 
 impl ShardLayout {
-    /// The same layout in range `slot` (positions and index ids moved by `slot · SPAN`), for
-    /// the `slot`-th of several proofs checked together; `slot` must be below [`MAX_PROOFS`].
-    pub fn offset(&self, slot: u32) -> Result<Self, CircuitError> {
-        if slot >= MAX_PROOFS {
-            return Err(CircuitError::Program(format!(
-                "proof slot {slot}: one circuit checks at most {MAX_PROOFS} proofs"
-            )));
-        }
-        Ok(Self {
-            offset: slot * SPAN,
+    /// The same layout in range `slot` (positions and ids moved by `slot · SPAN`).
+    fn at(&self, slot: usize) -> Self {
+        Self {
+            offset: slot as u32 * SPAN,
             ..self.clone()
-        })
+        }
     }
 
     fn shifted_steps(&self) -> Vec<transcript::Duplex> {
@@ -435,32 +442,45 @@ impl ShardLayout {
                 &self.shifts,
                 self.pow_bits,
             )),
-            Table::Ext(ExtArithTable::reading(&program, zeta)),
+            Table::Ext(ExtArithTable::reading(&program, zeta, self.offset)),
         ]
     }
 }
 
-/// The circuit's tables for `layouts` (each with its own offset): the shared permutation table,
-/// then each proof's tables.
-pub fn tables(layouts: &[ShardLayout]) -> Vec<Table> {
+fn check_count(proofs: usize) -> Result<(), CircuitError> {
+    match proofs {
+        0 => Err(CircuitError::Empty),
+        n if n > MAX_PROOFS as usize => Err(CircuitError::Program(format!(
+            "{n} proofs: one circuit checks at most {MAX_PROOFS}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The circuit's tables for `layouts`: the shared permutation table, then each proof's tables,
+/// the `i`-th proof's positions and ids in range `i` (so proofs never read each other's
+/// values).
+pub fn tables(layouts: &[ShardLayout]) -> Result<Vec<Table>, CircuitError> {
+    check_count(layouts.len())?;
     let mut out = vec![Table::Poseidon2(Box::<Poseidon2Table>::default())];
-    out.extend(layouts.iter().flat_map(ShardLayout::tables));
-    out
+    for (slot, layout) in layouts.iter().enumerate() {
+        out.extend(layout.at(slot).tables());
+    }
+    Ok(out)
 }
 
 /// The public values of [`tables`]: none (the statement is in the transcript's layout).
 pub fn public_values(layouts: &[ShardLayout]) -> Vec<Vec<Val>> {
-    vec![Vec::new(); tables(layouts).len()]
+    vec![Vec::new(); 1 + 4 * layouts.len()]
 }
 
-/// The circuit's witness for `proofs` (layout with its offset, and witness).
+/// The circuit's witness for `proofs` (layout and witness of each, in the order of [`tables`]).
 pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, CircuitError> {
-    if proofs.is_empty() {
-        return Err(CircuitError::Empty);
-    }
+    check_count(proofs.len())?;
     let mut lookups = Vec::new();
     let mut traces: Vec<RowMajorMatrix<Val>> = Vec::new();
-    for (layout, w) in proofs {
+    for (slot, (layout, w)) in proofs.iter().enumerate() {
+        let layout = &layout.at(slot);
         if w.openings.len() != layout.openings.len() || w.values.len() != layout.steps.len() {
             return Err(CircuitError::Prove(
                 "the witness does not match the layout".into(),
@@ -484,14 +504,15 @@ pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, Circui
                 .copied()
                 .unwrap_or_default()
         });
-        let (t, _) = super::ext::trace(&program, zeta).map_err(CircuitError::Program)?;
+        let (t, _) =
+            super::ext::trace(&program, zeta, layout.offset).map_err(CircuitError::Program)?;
         traces.push(t);
     }
     let mut all = vec![poseidon2::trace(&permutation_rows(lookups))];
     all.extend(traces);
     let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
     Ok(Witness {
-        tables: tables(&layouts),
+        tables: tables(&layouts)?,
         traces: all,
         public_values: public_values(&layouts),
     })
