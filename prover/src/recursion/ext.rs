@@ -52,7 +52,9 @@ const P_MUL: usize = 3;
 const P_ID_A: usize = 4;
 const P_ID_B: usize = 5;
 const P_ID_C: usize = 6;
-const PERIODIC: usize = 7;
+// An add row (P_MUL marks the multiply rows; neither is set on the input row or padding).
+const P_ADD: usize = 7;
+const PERIODIC: usize = 8;
 
 /// One operation; operands are ids of earlier values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +151,9 @@ impl ExtArithTable {
                 None => set(P_INPUT, id, Val::ONE),
                 Some(op) => {
                     let (ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = op;
-                    set(P_MUL, id, Val::from_bool(matches!(op, ExtOp::Mul(..))));
+                    let mul = matches!(op, ExtOp::Mul(..));
+                    set(P_MUL, id, Val::from_bool(mul));
+                    set(P_ADD, id, Val::from_bool(!mul));
                     set(P_ID_A, id, value_id(a));
                     set(P_ID_B, id, value_id(b));
                 }
@@ -226,13 +230,14 @@ where
                 }
             }
         }
-        // The operation of each program row.
+        // The operation of each program row (degree 3: the row's kind is one periodic column).
         let op_row = p(P_ACTIVE) - p(P_INPUT);
         let product = ext_mul(&a, &b);
         for i in 0..D {
             let sum = a[i].clone() + b[i].clone();
-            let expected = p(P_MUL) * product[i].clone() + (AB::Expr::ONE - p(P_MUL)) * sum;
-            builder.assert_zero(op_row.clone() * (c[i].clone() - expected));
+            builder.assert_zero(
+                p(P_MUL) * (c[i].clone() - product[i].clone()) + p(P_ADD) * (c[i].clone() - sum),
+            );
         }
 
         // The bus reads copies of the program columns, pinned to them here.

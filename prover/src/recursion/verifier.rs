@@ -52,6 +52,8 @@ use crate::statement::Binding;
 pub const SPAN: u32 = 1 << 22;
 /// Most proofs one circuit checks (every offset position stays below the field's modulus).
 pub const MAX_PROOFS: u32 = 256;
+/// Shapes whose reference layout [`layout_for`] keeps.
+const REFERENCE_CACHE: usize = 16;
 /// The challenge ζ is the second challenge-field sample (after the constraint-batching α).
 const ZETA: u32 = 1;
 
@@ -137,8 +139,9 @@ pub fn shard_circuit(
 ///
 /// The transcript's call sequence, the openings and the index rows depend only on the shape
 /// (k, rows, vectors), so they are taken from a reference proof of the same shape (pseudo-
-/// random weights and inputs, proved here: the cost of one shard proof of that shape); the
-/// statement's public values and the verifying key's commitment then replace the reference's.
+/// random weights and inputs, proved here once per shape and cached: the cost of one shard
+/// proof of that shape); the statement's public values and the verifying key's commitment
+/// then replace the reference's.
 /// For an honest proof of the statement this equals [`shard_circuit`]'s layout (tested).
 pub fn layout_for(
     vk: &VerifyingKey,
@@ -148,24 +151,7 @@ pub fn layout_for(
 ) -> Result<ShardLayout, VerifyError> {
     let (_, public, _) = crate::shard::statement_inputs(vk, x, y, binding)?;
     let (rows, k, n) = (vk.rows as usize, vk.k as usize, x.cols());
-    let reference = |rows: usize, cols: usize, salt: usize| {
-        let data = (0..rows * cols)
-            .map(|i| ((i * 7919 + salt) % 7) as i64 - 3)
-            .collect();
-        IntMatrix::new(rows, cols, data)
-    };
-    let shape_error = |e: crate::ProverError| invalid(format!("reference proof: {e}"));
-    let w0 = reference(rows, k, 1).map_err(|e| invalid(e.to_string()))?;
-    let x0 = reference(k, n, 2).map_err(|e| invalid(e.to_string()))?;
-    let pk0 = crate::shard::setup(&w0).map_err(shape_error)?;
-    let b0 = Binding {
-        job_id: [0; 32],
-        shard_index: 0,
-        worker: [0; 32],
-    };
-    let proven = crate::shard::prove(&pk0, &x0, &b0).map_err(shape_error)?;
-    let (mut layout, _) =
-        shard_circuit(pk0.verifying_key(), &x0, &proven.output, &b0, &proven.proof)?;
+    let mut layout = reference_layout(rows, k, n)?;
     if layout.public_range.len() != public.len() {
         return Err(invalid("the reference statement has another shape"));
     }
@@ -184,6 +170,47 @@ pub fn layout_for(
         if let Some(step) = layout.steps.get_mut(prep + j) {
             step.known = Some(Val::new(*limb));
         }
+    }
+    Ok(layout)
+}
+
+/// The layout of a reference proof of shape (rows, k, n), made once per shape in a process
+/// (the cache keeps the last [`REFERENCE_CACHE`] shapes).
+fn reference_layout(rows: usize, k: usize, n: usize) -> Result<ShardLayout, VerifyError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Cache = Mutex<HashMap<(usize, usize, usize), ShardLayout>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(layout) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&(rows, k, n)).cloned())
+    {
+        return Ok(layout);
+    }
+    let reference = |rows: usize, cols: usize, salt: usize| {
+        let data = (0..rows * cols)
+            .map(|i| ((i * 7919 + salt) % 7) as i64 - 3)
+            .collect();
+        IntMatrix::new(rows, cols, data)
+    };
+    let shape_error = |e: crate::ProverError| invalid(format!("reference proof: {e}"));
+    let w0 = reference(rows, k, 1).map_err(|e| invalid(e.to_string()))?;
+    let x0 = reference(k, n, 2).map_err(|e| invalid(e.to_string()))?;
+    let pk0 = crate::shard::setup(&w0).map_err(shape_error)?;
+    let b0 = Binding {
+        job_id: [0; 32],
+        shard_index: 0,
+        worker: [0; 32],
+    };
+    let proven = crate::shard::prove(&pk0, &x0, &b0).map_err(shape_error)?;
+    let (layout, _) = shard_circuit(pk0.verifying_key(), &x0, &proven.output, &b0, &proven.proof)?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= REFERENCE_CACHE {
+            c.clear();
+        }
+        c.insert((rows, k, n), layout.clone());
     }
     Ok(layout)
 }
