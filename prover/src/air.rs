@@ -8,8 +8,8 @@
 //! | part | columns | contents at row r |
 //! | --- | --- | --- |
 //! | preprocessed | `w_0 .. w_{k-1}` | row r of W_s (committed once, at setup: the verifying key) |
-//! | main | `y_0 .. y_{v-1}` | the claimed outputs (W_s·x_c)[r] |
-//! | periodic (period N) | `o_0 .. o_{v-1}` | the public outputs Y_s[r][c] the verifier holds |
+//! | main | `y_0 .. y_{v-1}` | the claimed outputs (W_s·x_c)\[r\] |
+//! | periodic (period N) | `o_0 .. o_{v-1}` | the public outputs Y_s\[r\]\[c\] the verifier holds |
 //! | public values | `digest[0..8]`, then `x[c][j]` | statement digest, then every vector entry |
 //!
 //! Every constraint reads only the current row, so neither trace is opened at the next row,
