@@ -483,36 +483,10 @@ pub fn replay_events(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<Vec<crate::recursion::replay::Event>, VerifyError> {
-    use crate::recursion::replay::RecordingChallenger;
-    type RecordingConfig = p3_uni_stark::StarkConfig<
-        crate::config::Pcs,
-        crate::config::Challenge,
-        RecordingChallenger,
-    >;
-    let (air, public, p3_vk) = verifier_inputs(vk, x, y, binding, proof)?;
-    let challenger = RecordingChallenger::new();
-    let config = RecordingConfig::new(crate::config::pcs(), challenger.clone())
-        .with_ood_proof_of_work_bits(crate::config::OOD_POW_BITS);
-    // The proof's types do not depend on the challenger: re-read its encoding under the
-    // recording configuration.
-    let recorded: Proof<RecordingConfig> =
-        codec::decode::<_, MAX_PROOF_BYTES>("shard proof", &codec::encode(&proof.proof))
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-    let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
-        width: p3_vk.width,
-        degree_bits: p3_vk.degree_bits,
-        commitment: p3_vk.commitment,
-    };
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        verify_with_preprocessed(&config, &air, &recorded, &public, Some(&key))
-    }));
-    match result {
-        Ok(Ok(())) => Ok(challenger.events()),
-        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
-        Err(_) => Err(VerifyError::Invalid(
-            "malformed proof (verifier panicked)".into(),
-        )),
-    }
+    let inputs = verifier_inputs(vk, x, y, binding, proof)?;
+    crate::recursion::replay::replay(&proof.proof, &inputs)
+        .map(|r| r.events)
+        .map_err(VerifyError::Invalid)
 }
 
 /// What the native verifier is given: the AIR (with the outputs as periodic columns), the

@@ -6,10 +6,11 @@
 //! Plonky3 0.8's FRI ships *pruned* multi-openings (one shared proof per tree), and the leaf
 //! of a commit-phase round holds one value that is not in the proof at all: the query's own
 //! folded evaluation, which the verifier computes. So the openings are not read off the proof:
-//! [`extract`] runs the **native** verifier under a configuration whose MMCS is the shard's
-//! `ValMmcs` wrapped in a recorder (same types, same bytes), capturing each
+//! the native verifier runs once under a configuration whose MMCS is the shard's `ValMmcs`
+//! wrapped in a recorder (same types, same bytes; [`super::replay::replay`], which records
+//! the transcript in the same run), capturing each
 //! `verify_multi_batch(commit, dims, indices, rows, pruned_proof)` call exactly as the
-//! verifier makes it, then restores full per-query paths with
+//! verifier makes it; [`extract`] then restores full per-query paths with
 //! `MerkleTreeMmcs::restore_and_recompute_paths`. Every opening is then checked natively:
 //! `Hash` over the leaf values, `Compress` up the siblings (bit `i` of the index = 0 means the
 //! running digest is the left child at level `i`), equal to the root, equal to the commitment
@@ -37,7 +38,6 @@
 //! The query indices are the transcript's last `NUM_QUERIES` samples, each a `sample_bits(H)`
 //! (one base sample, canonical value masked to its low `H` bits): see [`query_indices`].
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use p3_commit::{BatchOpening, BatchOpeningRef, ExtensionMmcs, Mmcs};
@@ -47,13 +47,13 @@ use p3_koala_bear::default_koalabear_poseidon2_16;
 use p3_matrix::{Dimensions, Matrix};
 use p3_merkle_tree::PrunedMerklePaths;
 use p3_symmetric::{CryptographicHasher, MerkleCap, PseudoCompressionFunction};
-use p3_uni_stark::{verify_with_preprocessed, PreprocessedVerifierKey, Proof, StarkConfig};
+use p3_uni_stark::{PreprocessedVerifierKey, Proof};
 
+use super::replay::Event;
 use super::transcript::Call;
 use crate::air::ShardAir;
 use crate::config::{
-    fri_parameters, Challenge, Challenger, Compress, Dft, Hash, ShardStarkConfig, Val, ValMmcs,
-    LOG_BLOWUP, NUM_QUERIES, OOD_POW_BITS,
+    Challenge, Compress, Dft, Hash, ShardStarkConfig, Val, ValMmcs, LOG_BLOWUP, NUM_QUERIES,
 };
 use crate::error::VerifyError;
 use crate::matrix::IntMatrix;
@@ -175,7 +175,7 @@ pub fn query_indices(
 
 /// One `verify_multi_batch` call of the native verifier, as made.
 #[derive(Clone)]
-struct Recorded {
+pub(crate) struct Recorded {
     commit: MerkleCap<Val, Digest>,
     dims: Vec<Dimensions>,
     indices: Vec<usize>,
@@ -184,11 +184,31 @@ struct Recorded {
 }
 
 /// The shard's `ValMmcs`, logging every multi-opening it verifies. Same commitment and proof
-/// types, so a shard proof decodes unchanged under [`RecordingConfig`].
+/// types, so a shard proof decodes unchanged under the recording configuration.
 #[derive(Clone)]
-struct RecordingMmcs {
+pub(crate) struct RecordingMmcs {
     inner: ValMmcs,
     log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl RecordingMmcs {
+    /// The shard configuration's scheme with an empty log.
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: val_mmcs(),
+            log: Arc::default(),
+        }
+    }
+
+    /// The multi-openings verified so far, by this scheme and every clone of it.
+    pub(crate) fn recorded(&self) -> Vec<Recorded> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+fn val_mmcs() -> ValMmcs {
+    let (hash, compress) = hashers().clone();
+    ValMmcs::new(hash, compress, 0)
 }
 
 impl Mmcs<Val> for RecordingMmcs {
@@ -259,9 +279,9 @@ impl Mmcs<Val> for RecordingMmcs {
     }
 }
 
-type RecordingPcs =
+/// The shard configuration's PCS over the recording scheme.
+pub(crate) type RecordingPcs =
     TwoAdicFriPcs<Val, Dft, RecordingMmcs, ExtensionMmcs<Val, Challenge, RecordingMmcs>>;
-type RecordingConfig = StarkConfig<RecordingPcs, Challenge, Challenger>;
 
 fn single_root(cap: &MerkleCap<Val, Digest>) -> Result<Digest, String> {
     match cap.roots() {
@@ -282,42 +302,21 @@ pub fn extract(
     preprocessed: &PreprocessedVerifierKey<ShardStarkConfig>,
     query_indices: &[usize],
 ) -> Result<ProofOpenings, String> {
-    let (hash, compress) = hashers().clone();
-    let inner = ValMmcs::new(hash, compress, 0);
-    let mmcs = RecordingMmcs {
-        inner,
-        log: Arc::default(),
-    };
-    let pcs = RecordingPcs::new(
-        Dft::default(),
-        mmcs.clone(),
-        fri_parameters(ExtensionMmcs::new(mmcs.clone())),
-    );
-    let config = RecordingConfig::new(pcs, Challenger::new(default_koalabear_poseidon2_16()))
-        .with_ood_proof_of_work_bits(OOD_POW_BITS);
-    // Same types underneath: re-read the proof's encoding under the recording configuration.
-    let bytes = crate::codec::encode(proof);
-    let recorded: Proof<RecordingConfig> =
-        crate::codec::decode::<_, { crate::codec::MAX_PROOF_BYTES }>("shard proof", &bytes)
-            .map_err(|e| e.to_string())?;
-    let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
-        width: preprocessed.width,
-        degree_bits: preprocessed.degree_bits,
-        commitment: preprocessed.commitment.clone(),
-    };
-    match catch_unwind(AssertUnwindSafe(|| {
-        verify_with_preprocessed(&config, air, &recorded, public_values, Some(&key))
-    })) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("the proof does not verify: {e:?}")),
-        Err(_) => return Err("malformed proof (verifier panicked)".into()),
-    }
-    let calls: Vec<Recorded> = mmcs
-        .log
-        .lock()
-        .map(|l| l.clone())
-        .map_err(|_| "recording lost")?;
+    let inputs = (air.clone(), public_values.to_vec(), preprocessed.clone());
+    let replay = super::replay::replay(proof, &inputs)
+        .map_err(|e| format!("the proof does not verify: {e}"))?;
+    openings_of(proof, preprocessed, &replay.multi_openings, query_indices)
+}
 
+/// The openings in the multi-openings a native verification of `proof` checked (from
+/// [`super::replay::replay`]), restored to full paths and re-hashed to their roots.
+pub(crate) fn openings_of(
+    proof: &Proof<ShardStarkConfig>,
+    preprocessed: &PreprocessedVerifierKey<ShardStarkConfig>,
+    calls: &[Recorded],
+    query_indices: &[usize],
+) -> Result<ProofOpenings, String> {
+    let mmcs = val_mmcs();
     // The verifier opens the input batches (trace, quotient chunks, preprocessed), then
     // checks one tree per FRI round.
     let fri = &proof.opening_proof;
@@ -371,7 +370,6 @@ pub fn extract(
             return Err(format!("{tree:?}: opened indices differ from the queries"));
         }
         let paths = mmcs
-            .inner
             .restore_and_recompute_paths(&call.dims, &call.indices, &call.rows, &call.proof)
             .map_err(|e| format!("{tree:?}: restoring paths: {e:?}"))?;
         for ((path, rows), query) in paths.into_iter().zip(&call.rows).zip(&mut queries) {
@@ -408,9 +406,7 @@ pub fn extract(
     })
 }
 
-/// Every Merkle opening of a shard proof. Runs [`crate::shard::replay_transcript`] (all of
-/// [`crate::shard::verify`]'s checks, and the transcript), takes the query indices from it,
-/// then [`extract`]s, which checks the trees were opened at exactly those indices.
+/// Every Merkle opening of a shard proof (see [`replay_shard`]).
 pub fn extract_shard(
     vk: &VerifyingKey,
     x: &IntMatrix,
@@ -418,12 +414,30 @@ pub fn extract_shard(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<ProofOpenings, VerifyError> {
-    let calls = crate::shard::replay_transcript(vk, x, y, binding, proof)?;
+    replay_shard(vk, x, y, binding, proof).map(|(_, _, openings)| openings)
+}
+
+/// All of [`crate::shard::verify`]'s checks, then one native verification recording the
+/// transcript and the Merkle openings: the tagged calls, the public values the AIR was
+/// verified against, and every opening ([`openings_of`], which checks the trees were opened at
+/// exactly the transcript's query indices).
+pub(crate) fn replay_shard(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<(Vec<Event>, Vec<Val>, ProofOpenings), VerifyError> {
+    let inputs = crate::shard::verifier_inputs(vk, x, y, binding, proof)?;
     let inner = proof.inner();
+    let replay = super::replay::replay(inner, &inputs).map_err(VerifyError::Invalid)?;
+    let calls: Vec<Call> = replay.events.iter().map(|e| e.call).collect();
     let indices = query_indices(&calls, inner.degree_bits + LOG_BLOWUP, NUM_QUERIES)
         .map_err(VerifyError::Invalid)?;
-    let (air, public, key) = crate::shard::verifier_inputs(vk, x, y, binding, proof)?;
-    extract(inner, &air, &public, &key, &indices).map_err(VerifyError::Invalid)
+    let (_, public, key) = inputs;
+    let openings =
+        openings_of(inner, &key, &replay.multi_openings, &indices).map_err(VerifyError::Invalid)?;
+    Ok((replay.events, public, openings))
 }
 
 #[cfg(test)]

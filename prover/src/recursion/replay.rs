@@ -1,17 +1,76 @@
-//! Recording a real shard proof's transcript: a challenger that behaves exactly like the shard
-//! configuration's `DuplexChallenger` and logs every observed and sampled base-field value, so
-//! that running the **native** verifier with it yields the very calls the transcript table
-//! must replay. If the native verification succeeds, the log is the real transcript (any
+//! Recording a real shard proof's verification: a challenger that behaves exactly like the
+//! shard configuration's `DuplexChallenger` and logs every observed and sampled base-field
+//! value, and a Merkle scheme that logs every multi-opening it checks
+//! ([`super::openings::RecordingMmcs`]). [`replay`] runs the **native** verifier once with
+//! both, yielding the very calls the transcript table replays and the openings the openings
+//! table re-hashes. If the native verification succeeds, the log is the real transcript (any
 //! divergence would break its proof-of-work and FRI checks).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
+
+use p3_commit::ExtensionMmcs;
+use p3_uni_stark::{verify_with_preprocessed, PreprocessedVerifierKey, Proof, StarkConfig};
 
 use p3_challenger::{CanObserve, CanSample, CanSampleBits, FieldChallenger, GrindingChallenger};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
 use p3_symmetric::MerkleCap;
 
+use super::openings::{Recorded, RecordingMmcs, RecordingPcs};
 use super::transcript::Call;
-use crate::config::{Challenge, Challenger, Val};
+use crate::config::{
+    fri_parameters, Challenge, Challenger, Dft, ShardStarkConfig, Val, OOD_POW_BITS,
+};
+use crate::shard::VerifierInputs;
+
+/// The shard configuration with both recorders in place: same types underneath, so a shard
+/// proof decodes unchanged under it.
+type RecordingConfig = StarkConfig<RecordingPcs, Challenge, RecordingChallenger>;
+
+/// What one native verification of a shard proof recorded.
+pub(crate) struct Replay {
+    /// Every challenger call, tagged.
+    pub(crate) events: Vec<Event>,
+    /// Every Merkle multi-opening checked, in order.
+    pub(crate) multi_openings: Vec<Recorded>,
+}
+
+/// Runs the native verifier once on `proof` with the recorders. Fails exactly when the native
+/// verification fails.
+pub(crate) fn replay(
+    proof: &Proof<ShardStarkConfig>,
+    (air, public, key): &VerifierInputs,
+) -> Result<Replay, String> {
+    let mmcs = RecordingMmcs::new();
+    let pcs = RecordingPcs::new(
+        Dft::default(),
+        mmcs.clone(),
+        fri_parameters(ExtensionMmcs::new(mmcs.clone())),
+    );
+    let challenger = RecordingChallenger::new();
+    let config =
+        RecordingConfig::new(pcs, challenger.clone()).with_ood_proof_of_work_bits(OOD_POW_BITS);
+    // The proof's types do not depend on the recorders: re-read its encoding under them.
+    let bytes = crate::codec::encode(proof);
+    let recorded: Proof<RecordingConfig> =
+        crate::codec::decode::<_, { crate::codec::MAX_PROOF_BYTES }>("shard proof", &bytes)
+            .map_err(|e| e.to_string())?;
+    let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
+        width: key.width,
+        degree_bits: key.degree_bits,
+        commitment: key.commitment.clone(),
+    };
+    match catch_unwind(AssertUnwindSafe(|| {
+        verify_with_preprocessed(&config, air, &recorded, public, Some(&key))
+    })) {
+        Ok(Ok(())) => Ok(Replay {
+            events: challenger.events(),
+            multi_openings: mmcs.recorded(),
+        }),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(_) => Err("malformed proof (verifier panicked)".into()),
+    }
+}
 
 /// What a recorded call was for, as far as the challenger can tell from how it was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,11 +141,6 @@ impl RecordingChallenger {
             inner: Challenger::new(p3_koala_bear::default_koalabear_poseidon2_16()),
             log: Arc::new(Mutex::new(Log::default())),
         }
-    }
-
-    /// The calls made so far, by this challenger and every clone of it.
-    pub fn calls(&self) -> Vec<Call> {
-        self.events().iter().map(|e| e.call).collect()
     }
 
     /// The calls made so far with what each was for.

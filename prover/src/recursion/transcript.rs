@@ -202,11 +202,6 @@ impl TranscriptTable {
         }
         Self { periodic }
     }
-
-    /// Rows the table's trace must have.
-    pub fn height(&self) -> usize {
-        self.periodic[0].len()
-    }
 }
 
 impl BaseAir<Val> for TranscriptTable {

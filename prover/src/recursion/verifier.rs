@@ -104,18 +104,8 @@ pub fn shard_circuit(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<(ShardLayout, ShardWitness), VerifyError> {
-    let events = crate::shard::replay_events(vk, x, y, binding, proof)?;
-    let (air, public, key) = crate::shard::verifier_inputs(vk, x, y, binding, proof)?;
-    let calls: Vec<Call> = events.iter().map(|e| e.call).collect();
-    let inner = proof.inner();
-    let indices = openings::query_indices(
-        &calls,
-        inner.degree_bits + crate::config::LOG_BLOWUP,
-        crate::config::NUM_QUERIES,
-    )
-    .map_err(VerifyError::Invalid)?;
-    let opened =
-        openings::extract(inner, &air, &public, &key, &indices).map_err(VerifyError::Invalid)?;
+    // One native verification records both the transcript and the Merkle openings.
+    let (events, public, opened) = openings::replay_shard(vk, x, y, binding, proof)?;
     let prep_root = vk.commitment.map(Val::new);
     let layout = layout(&events, &public, &prep_root, &opened)?;
     let witness = ShardWitness {
