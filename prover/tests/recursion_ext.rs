@@ -22,19 +22,9 @@ fn program() -> ExtProgram {
 }
 
 fn refused(w: &Witness) -> bool {
-    match circuit::prove(w) {
-        Err(e) => {
-            eprintln!("refused by the prover: {e}");
-            true
-        }
-        Ok(proof) => match circuit::verify(&w.tables, &w.public_values, &proof) {
-            Err(e) => {
-                eprintln!("refused by the verifier: {e}");
-                true
-            }
-            Ok(()) => false,
-        },
-    }
+    w.prove_and_verify()
+        .inspect_err(|e| eprintln!("refused: {e}"))
+        .is_err()
 }
 
 #[test]
@@ -44,8 +34,7 @@ fn honest_programs_verify_and_match_native_arithmetic() {
         let mut w = Witness::default();
         let out = w.add_ext(&program, z).unwrap();
         assert_eq!(out, *program.run(z).unwrap().last().unwrap());
-        let proof = circuit::prove(&w).unwrap();
-        circuit::verify(&w.tables, &w.public_values, &proof).unwrap();
+        w.prove_and_verify().unwrap();
     }
     let native = {
         let z64 = z.exp_power_of_2(6);

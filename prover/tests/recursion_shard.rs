@@ -45,15 +45,9 @@ fn shard(rows: usize, k: usize, n: usize, seed: i64) -> (ShardLayout, ShardWitne
 }
 
 fn accepted(proofs: &[(ShardLayout, ShardWitness)]) -> Result<(), String> {
+    // The witness's tables are `verifier::tables` of its layouts: what the verifier builds.
     let w = verifier::witness(proofs).map_err(|e| e.to_string())?;
-    let proof = circuit::prove(&w).map_err(|e| e.to_string())?;
-    let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
-    circuit::verify(
-        &verifier::tables(&layouts).unwrap(),
-        &verifier::public_values(&layouts),
-        &proof,
-    )
-    .map_err(|e| e.to_string())
+    w.prove_and_verify().map_err(|e| e.to_string())
 }
 
 #[test]

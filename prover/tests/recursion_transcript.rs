@@ -52,8 +52,7 @@ fn the_table_reproduces_the_native_challenger() {
         let c = calls(observes.len() as u32, &observes, &samples);
         let mut w = Witness::default();
         w.add_transcript(&c).unwrap();
-        let proof = circuit::prove(&w).unwrap();
-        circuit::verify(&w.tables, &w.public_values, &proof).unwrap();
+        w.prove_and_verify().unwrap();
     }
 }
 
@@ -91,11 +90,7 @@ fn corrupting_the_chaining_or_an_absorbed_value_fails() {
     for (row, col) in [(0, 1), (1, 9), (2, 9 + 8)] {
         let mut w = honest.clone();
         w.traces[1].values[row * cols + col] += Val::ONE;
-        let refused = match circuit::prove(&w) {
-            Err(_) => true,
-            Ok(p) => circuit::verify(&w.tables, &w.public_values, &p).is_err(),
-        };
-        assert!(refused, "row {row} column {col}");
+        assert!(w.prove_and_verify().is_err(), "row {row} column {col}");
     }
 }
 
@@ -139,8 +134,7 @@ fn a_real_shard_proofs_transcript_is_recomputed_in_the_circuit() {
         // Every challenge is recomputed in the circuit from what the verifier absorbed.
         let mut witness = Witness::default();
         witness.add_transcript(&calls).unwrap();
-        let proof = circuit::prove(&witness).unwrap();
-        circuit::verify(&witness.tables, &witness.public_values, &proof).unwrap();
+        witness.prove_and_verify().unwrap();
         // A wrong output: the native verifier, and so the replay, refuses.
         let mut wrong = proven.output.data().to_vec();
         wrong[0] += 1;

@@ -146,6 +146,13 @@ impl Witness {
         Ok(())
     }
 
+    /// Proves the witness and verifies the proof against its own tables and public values:
+    /// whether the circuit accepts it (what tests and corruption checks ask).
+    pub fn prove_and_verify(&self) -> Result<(), CircuitError> {
+        let proof = prove(self)?;
+        verify(&self.tables, &self.public_values, &proof)
+    }
+
     fn push(&mut self, table: Table, trace: RowMajorMatrix<Val>, public: Vec<Val>) {
         self.tables.push(table);
         self.traces.push(trace);

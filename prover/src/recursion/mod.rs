@@ -30,6 +30,25 @@
 //!   recording challenger and a recording MMCS to get the transcript and the full Merkle
 //!   paths.
 
+/// `BaseAir` for a table whose whole layout is its periodic columns (a `periodic` field).
+macro_rules! periodic_table {
+    ($table:ty, $width:expr) => {
+        impl p3_air::BaseAir<crate::config::Val> for $table {
+            fn width(&self) -> usize {
+                $width
+            }
+
+            fn num_periodic_columns(&self) -> usize {
+                self.periodic.len()
+            }
+
+            fn periodic_columns(&self) -> std::borrow::Cow<'_, [Vec<crate::config::Val>]> {
+                std::borrow::Cow::Borrowed(&self.periodic)
+            }
+        }
+    };
+}
+
 pub mod circuit;
 pub mod ext;
 pub mod index;

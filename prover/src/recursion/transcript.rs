@@ -16,9 +16,7 @@
 //! that use a commitment (the Merkle openings) or a sample (query indices, proof-of-work
 //! checks, the arithmetic on ζ) read exactly the value the sponge absorbed or produced.
 
-use std::borrow::Cow;
-
-use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};
+use p3_air::{Air, AirBuilder, PermutationAirBuilder};
 use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
@@ -204,19 +202,7 @@ impl TranscriptTable {
     }
 }
 
-impl BaseAir<Val> for TranscriptTable {
-    fn width(&self) -> usize {
-        COLS
-    }
-
-    fn num_periodic_columns(&self) -> usize {
-        PERIODIC
-    }
-
-    fn periodic_columns(&self) -> Cow<'_, [Vec<Val>]> {
-        Cow::Borrowed(&self.periodic)
-    }
-}
+periodic_table!(TranscriptTable, COLS);
 
 impl<AB> Air<AB> for TranscriptTable
 where

@@ -21,9 +21,7 @@
 //! The leaf rows' values are the opened values (witness); the FRI checks of part 2 will read
 //! them on a bus.
 
-use std::borrow::Cow;
-
-use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};
+use p3_air::{Air, AirBuilder, PermutationAirBuilder};
 use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
@@ -149,19 +147,7 @@ impl TreeTable {
     }
 }
 
-impl BaseAir<Val> for TreeTable {
-    fn width(&self) -> usize {
-        COLS
-    }
-
-    fn num_periodic_columns(&self) -> usize {
-        PERIODIC
-    }
-
-    fn periodic_columns(&self) -> Cow<'_, [Vec<Val>]> {
-        Cow::Borrowed(&self.periodic)
-    }
-}
+periodic_table!(TreeTable, COLS);
 
 impl<AB> Air<AB> for TreeTable
 where

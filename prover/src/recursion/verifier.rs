@@ -544,7 +544,6 @@ pub(crate) mod fixture {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::recursion::circuit;
 
     pub(crate) const TRANSCRIPT: usize = 1;
     pub(crate) const TREE: usize = 2;
@@ -587,16 +586,11 @@ pub(crate) mod fixture {
         let mut w = honest();
         let cell = &mut w.traces[table].values[row * cols + col];
         *cell = f(*cell);
-        match circuit::prove(&w) {
-            Err(_) => true,
-            Ok(p) => circuit::verify(&w.tables, &w.public_values, &p).is_err(),
-        }
+        w.prove_and_verify().is_err()
     }
 
     #[test]
     fn the_honest_fixture_verifies() {
-        let w = honest();
-        let p = circuit::prove(&w).unwrap();
-        circuit::verify(&w.tables, &w.public_values, &p).unwrap();
+        honest().prove_and_verify().unwrap();
     }
 }
