@@ -210,4 +210,24 @@ mod tests {
     fn ldt_conjecture_matches_the_documented_figure() {
         assert_eq!(CONJECTURED_LDT_BITS, 124);
     }
+
+    /// The estimator's figures the module docs and the README state: 112 bits at the smallest
+    /// shard, 108 at 2^10 rows, 102 at the 2^16-row maximum (the same for any k).
+    #[test]
+    fn estimator_matches_the_documented_figures() {
+        let max_bits = crate::shard::MAX_SHARD_ROWS.trailing_zeros() as usize;
+        for (degree_bits, bits) in [
+            (crate::shard::MIN_LOG_HEIGHT, 112),
+            (10, 108),
+            (max_bits, 102),
+        ] {
+            for k in [1, 1536, crate::shard::MAX_K] {
+                assert_eq!(
+                    conjectured_security_bits(k, 1, degree_bits),
+                    bits,
+                    "2^{degree_bits} rows, k = {k}"
+                );
+            }
+        }
+    }
 }

@@ -52,6 +52,8 @@ use crate::statement::Binding;
 pub const SPAN: u32 = 1 << 22;
 /// Most proofs one circuit checks (every offset position stays below the field's modulus).
 pub const MAX_PROOFS: u32 = 256;
+/// Tables each proof adds: transcript, openings, index, arithmetic.
+const TABLES_PER_PROOF: usize = 4;
 /// Shapes whose reference layout [`layout_for`] keeps.
 const REFERENCE_CACHE: usize = 16;
 /// The challenge ζ is the second challenge-field sample (after the constraint-batching α).
@@ -448,9 +450,9 @@ impl ShardLayout {
     }
 
     /// This proof's tables (all but the shared permutation table).
-    fn tables(&self) -> Vec<Table> {
+    fn tables(&self) -> [Table; TABLES_PER_PROOF] {
         let (program, zeta) = self.program();
-        vec![
+        [
             Table::Transcript(TranscriptTable::new(&self.shifted_steps())),
             Table::Tree(TreeTable::new(&self.shifted_openings())),
             Table::Index(IndexTable::new(
@@ -488,7 +490,7 @@ pub fn tables(layouts: &[ShardLayout]) -> Result<Vec<Table>, CircuitError> {
 
 /// The public values of [`tables`]: none (the statement is in the transcript's layout).
 pub fn public_values(layouts: &[ShardLayout]) -> Vec<Vec<Val>> {
-    vec![Vec::new(); 1 + 4 * layouts.len()]
+    vec![Vec::new(); 1 + TABLES_PER_PROOF * layouts.len()]
 }
 
 /// The circuit's witness for `proofs` (layout and witness of each, in the order of [`tables`]).
