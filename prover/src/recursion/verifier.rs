@@ -70,7 +70,8 @@ pub struct ShardLayout {
     pub openings: Vec<OpeningLayout>,
     /// The index table's rows.
     pub index_rows: Vec<IndexRow>,
-    /// Bits of a query index.
+    /// Bits of a query index (log2 of the trace's low-degree extension: trace rows plus the
+    /// blowup).
     pub index_bits: usize,
     /// Index shifts the openings read, with how many openings read each.
     pub shifts: Vec<(usize, u32)>,
@@ -78,8 +79,6 @@ pub struct ShardLayout {
     pub pow_bits: usize,
     /// Positions of ζ's coefficients.
     pub zeta: [u32; 4],
-    /// log2 of the shard trace height (ζ^N takes this many squarings).
-    pub degree_bits: usize,
     /// Added to every position and id: the proof's range when several are checked together,
     /// set by [`tables`] and [`witness`] from the proof's place in their list, never by hand.
     offset: u32,
@@ -386,9 +385,6 @@ fn layout(
         shifts,
         pow_bits: usize::from(pow_bits.unwrap_or(0)),
         zeta,
-        degree_bits: opened
-            .log_max_height
-            .saturating_sub(crate::config::LOG_BLOWUP),
         offset: 0,
     })
 }
@@ -444,7 +440,8 @@ impl ShardLayout {
 
     fn program(&self) -> (ExtProgram, [u32; 4]) {
         (
-            ExtProgram::square_n(self.degree_bits),
+            // ζ^N for the N = 2^(index_bits − LOG_BLOWUP) trace rows: that many squarings.
+            ExtProgram::square_n(self.index_bits.saturating_sub(crate::config::LOG_BLOWUP)),
             self.zeta.map(|p| p + self.offset),
         )
     }
