@@ -24,7 +24,6 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod matrix;
-pub mod recursion;
 pub mod shard;
 pub mod statement;
 

@@ -181,8 +181,8 @@ impl ShardProof {
         codec::decode::<Self, MAX_PROOF_BYTES>("shard proof", bytes)
     }
 
-    /// The Plonky3 proof inside (for the recursion witness extraction).
-    pub(crate) fn inner(&self) -> &Proof<ShardStarkConfig> {
+    /// The Plonky3 proof inside (what the in-circuit verifier replays and extracts from).
+    pub fn plonky3_proof(&self) -> &Proof<ShardStarkConfig> {
         &self.proof
     }
 }
@@ -459,46 +459,16 @@ pub fn verify(
     }
 }
 
-/// Runs the native verifier on `proof` with a challenger that records every Fiat–Shamir call
-/// (what the recursion circuit's transcript table replays). Fails exactly when [`verify`]
-/// fails; on success the calls are the proof's real transcript.
-pub fn replay_transcript(
-    vk: &VerifyingKey,
-    x: &IntMatrix,
-    y: &IntMatrix,
-    binding: &Binding,
-    proof: &ShardProof,
-) -> Result<Vec<crate::recursion::transcript::Call>, VerifyError> {
-    Ok(replay_events(vk, x, y, binding, proof)?
-        .into_iter()
-        .map(|e| e.call)
-        .collect())
-}
-
-/// [`replay_transcript`] with what each call was for (seed, root, challenge, …).
-pub fn replay_events(
-    vk: &VerifyingKey,
-    x: &IntMatrix,
-    y: &IntMatrix,
-    binding: &Binding,
-    proof: &ShardProof,
-) -> Result<Vec<crate::recursion::replay::Event>, VerifyError> {
-    let inputs = verifier_inputs(vk, x, y, binding, proof)?;
-    crate::recursion::replay::replay(&proof.proof, &inputs)
-        .map(|r| r.events)
-        .map_err(VerifyError::Invalid)
-}
-
 /// What the native verifier is given: the AIR (with the outputs as periodic columns), the
 /// public values and the preprocessed key.
-pub(crate) type VerifierInputs = (
+pub type VerifierInputs = (
     ShardAir,
     Vec<Val>,
     PreprocessedVerifierKey<ShardStarkConfig>,
 );
 
 /// The native verifier's inputs for `proof`, after every shape, range and configuration check.
-pub(crate) fn verifier_inputs(
+pub fn verifier_inputs(
     vk: &VerifyingKey,
     x: &IntMatrix,
     y: &IntMatrix,
@@ -515,7 +485,7 @@ pub(crate) fn verifier_inputs(
 }
 
 /// [`verifier_inputs`] for the statement alone (every check that does not need the proof).
-pub(crate) fn statement_inputs(
+pub fn statement_inputs(
     vk: &VerifyingKey,
     x: &IntMatrix,
     y: &IntMatrix,

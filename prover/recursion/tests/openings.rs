@@ -5,10 +5,10 @@
 
 use p3_field::PrimeCharacteristicRing;
 use starkscale_prover::config::{Val, LOG_BLOWUP, LOG_FINAL_POLY_LEN, MAX_LOG_ARITY, NUM_QUERIES};
-use starkscale_prover::recursion::openings::{extract_shard, query_indices, ProofOpenings, Tree};
-use starkscale_prover::recursion::transcript::Call;
-use starkscale_prover::shard::replay_transcript;
 use starkscale_prover::{prove, setup, Binding, IntMatrix, ProvenShard, ProvingKey};
+use starkscale_recursion::native::openings::{extract_shard, query_indices, ProofOpenings, Tree};
+use starkscale_recursion::native::replay::replay_transcript;
+use starkscale_recursion::tables::transcript::Call;
 
 fn binding() -> Binding {
     Binding {

@@ -1,7 +1,7 @@
 //! Recording a real shard proof's verification: a challenger that behaves exactly like the
 //! shard configuration's `DuplexChallenger` and logs every observed and sampled base-field
 //! value, and a Merkle scheme that logs every multi-opening it checks
-//! ([`super::openings::RecordingMmcs`]). [`replay`] runs the **native** verifier once with
+//! (`super::openings::RecordingMmcs`). `replay` runs the **native** verifier once with
 //! both, yielding the very calls the transcript table replays and the openings the openings
 //! table re-hashes. If the native verification succeeds, the log is the real transcript (any
 //! divergence would break its proof-of-work and FRI checks).
@@ -17,11 +17,12 @@ use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
 use p3_symmetric::MerkleCap;
 
 use super::openings::{Recorded, RecordingMmcs, RecordingPcs};
-use super::transcript::Call;
-use crate::config::{
+use crate::tables::transcript::Call;
+use starkscale_prover::config::{
     fri_parameters, Challenge, Challenger, Dft, ShardStarkConfig, Val, OOD_POW_BITS,
 };
-use crate::shard::VerifierInputs;
+use starkscale_prover::shard::{ShardProof, VerifierInputs, VerifyingKey};
+use starkscale_prover::{Binding, IntMatrix, VerifyError};
 
 /// The shard configuration with both recorders in place: same types underneath, so a shard
 /// proof decodes unchanged under it.
@@ -51,10 +52,12 @@ pub(crate) fn replay(
     let config =
         RecordingConfig::new(pcs, challenger.clone()).with_ood_proof_of_work_bits(OOD_POW_BITS);
     // The proof's types do not depend on the recorders: re-read its encoding under them.
-    let bytes = crate::codec::encode(proof);
-    let recorded: Proof<RecordingConfig> =
-        crate::codec::decode::<_, { crate::codec::MAX_PROOF_BYTES }>("shard proof", &bytes)
-            .map_err(|e| e.to_string())?;
+    let bytes = starkscale_prover::codec::encode(proof);
+    let recorded: Proof<RecordingConfig> = starkscale_prover::codec::decode::<
+        _,
+        { starkscale_prover::codec::MAX_PROOF_BYTES },
+    >("shard proof", &bytes)
+    .map_err(|e| e.to_string())?;
     let key: PreprocessedVerifierKey<RecordingConfig> = PreprocessedVerifierKey {
         width: key.width,
         degree_bits: key.degree_bits,
@@ -70,6 +73,36 @@ pub(crate) fn replay(
         Ok(Err(e)) => Err(format!("{e:?}")),
         Err(_) => Err("malformed proof (verifier panicked)".into()),
     }
+}
+
+/// Runs the native verifier on `proof` with a challenger that records every Fiat–Shamir call
+/// (what the circuit's transcript table replays). Fails exactly when
+/// [`starkscale_prover::verify`] fails; on success the calls are the proof's real transcript.
+pub fn replay_transcript(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<Vec<Call>, VerifyError> {
+    Ok(replay_events(vk, x, y, binding, proof)?
+        .into_iter()
+        .map(|e| e.call)
+        .collect())
+}
+
+/// [`replay_transcript`] with what each call was for (seed, root, challenge, …).
+pub fn replay_events(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<Vec<Event>, VerifyError> {
+    let inputs = starkscale_prover::shard::verifier_inputs(vk, x, y, binding, proof)?;
+    replay(proof.plonky3_proof(), &inputs)
+        .map(|r| r.events)
+        .map_err(VerifyError::Invalid)
 }
 
 /// What a recorded call was for, as far as the challenger can tell from how it was called.

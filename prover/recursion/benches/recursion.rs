@@ -4,15 +4,15 @@
 //! size. The circuit does not yet check FRI folding or the constraints at ζ (part 2), so these
 //! figures cover that part of the verifier only.
 //!
-//! Run: `cargo bench -p starkscale-prover --bench recursion`.
+//! Run: `cargo bench -p starkscale-recursion --bench recursion`.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::time::Instant;
 
-use starkscale_prover::recursion::circuit::{self, Table};
-use starkscale_prover::recursion::verifier::{self, ShardLayout, ShardWitness};
 use starkscale_prover::{prove, setup, verify, Binding, IntMatrix};
+use starkscale_recursion::circuit::{self, Table};
+use starkscale_recursion::verifier::{self, ShardLayout, ShardWitness};
 
 fn matrix(rows: usize, cols: usize, seed: i64) -> IntMatrix {
     let data = (0..rows * cols)

@@ -15,7 +15,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_poseidon2_air::{num_cols, Poseidon2Air, RoundConstants};
 use p3_uni_stark::SubAirBuilder;
 
-use crate::config::Val;
+use starkscale_prover::config::Val;
 
 /// Permutation width.
 pub const WIDTH: usize = 16;
@@ -145,11 +145,11 @@ mod tests {
             .collect();
         let rows: Vec<_> = inputs.iter().map(|i| (*i, 1)).collect();
         let t = trace(&rows);
-        assert_eq!(t.values.len() / COLS, crate::recursion::MIN_ROWS);
+        assert_eq!(t.values.len() / COLS, crate::MIN_ROWS);
         for (row, input) in inputs.iter().enumerate() {
             assert_eq!(output_of(&t, row), perm.permute(*input), "row {row}");
         }
-        let last = crate::recursion::MIN_ROWS - 1;
+        let last = crate::MIN_ROWS - 1;
         assert_eq!(output_of(&t, last), perm.permute([Val::ZERO; WIDTH]));
     }
 }
@@ -160,7 +160,7 @@ mod corruption {
     use p3_field::PrimeCharacteristicRing;
 
     use super::*;
-    use crate::recursion::verifier::fixture::refused;
+    use crate::verifier::fixture::refused;
 
     #[test]
     fn a_wrong_round_or_multiplicity_fails() {

@@ -23,7 +23,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_symmetric::Permutation;
 
 use super::poseidon2::{self, WIDTH};
-use crate::config::Val;
+use starkscale_prover::config::Val;
 
 /// Name of the bus carrying `(pos, value)`: the value of the transcript's call `pos`.
 pub const BUS: &str = "transcript";
@@ -323,7 +323,7 @@ mod tests {
     //! The bus copies of the schedule, corrupted in the fixture's transcript table (the other
     //! constraints have tests in `tests/recursion_transcript.rs`).
     use super::*;
-    use crate::recursion::verifier::fixture::{refused, TRANSCRIPT};
+    use crate::verifier::fixture::{refused, TRANSCRIPT};
 
     #[test]
     fn the_bus_copies_are_pinned() {

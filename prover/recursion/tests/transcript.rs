@@ -7,8 +7,8 @@
 use p3_challenger::{CanObserve, CanSample};
 use p3_field::PrimeCharacteristicRing;
 use starkscale_prover::config::{Challenger, Val};
-use starkscale_prover::recursion::circuit::{self, Table, Witness};
-use starkscale_prover::recursion::transcript::{self, Call, TranscriptTable};
+use starkscale_recursion::circuit::{self, Table, Witness};
+use starkscale_recursion::tables::transcript::{self, Call, TranscriptTable};
 
 /// A call sequence shaped like a verifier's: observe a commitment (8), public values, sample
 /// a challenge (4), observe more, sample many (forcing squeezes), with the native challenger's
@@ -96,8 +96,8 @@ fn corrupting_the_chaining_or_an_absorbed_value_fails() {
 
 #[test]
 fn a_real_shard_proofs_transcript_is_recomputed_in_the_circuit() {
-    use starkscale_prover::shard::replay_transcript;
     use starkscale_prover::{prove, setup, Binding, IntMatrix};
+    use starkscale_recursion::native::replay::replay_transcript;
     for (rows, k) in [(8, 6), (40, 33)] {
         let w =
             IntMatrix::new(rows, k, (0..rows * k).map(|i| (i as i64 % 7) - 3).collect()).unwrap();

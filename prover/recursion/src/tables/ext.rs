@@ -17,7 +17,7 @@ use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
 
-use crate::config::{Challenge, Val};
+use starkscale_prover::config::{Challenge, Val};
 
 /// Name of the bus carrying `(id, value[4])` tuples.
 pub const BUS: &str = "ext-values";
@@ -326,7 +326,7 @@ mod tests {
 mod reading_tests {
     //! The arithmetic table reading ζ from the transcript (the fixture's last table).
     use super::*;
-    use crate::recursion::verifier::fixture::{refused, EXT};
+    use crate::verifier::fixture::{refused, EXT};
 
     #[test]
     fn the_input_is_the_transcripts_challenge() {

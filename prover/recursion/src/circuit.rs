@@ -15,12 +15,12 @@ use p3_lookup::InteractionBuilder;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
-use super::ext::{self, ExtArithTable, ExtProgram};
-use super::index::IndexTable;
-use super::poseidon2::{self, Poseidon2Table, WIDTH};
-use super::transcript::{self, Call, TranscriptTable};
-use super::tree::TreeTable;
-use crate::config::{stark_config, Challenge, ShardStarkConfig, Val};
+use crate::tables::ext::{self, ExtArithTable, ExtProgram};
+use crate::tables::index::IndexTable;
+use crate::tables::poseidon2::{self, Poseidon2Table, WIDTH};
+use crate::tables::transcript::{self, Call, TranscriptTable};
+use crate::tables::tree::TreeTable;
+use starkscale_prover::config::{stark_config, Challenge, ShardStarkConfig, Val};
 
 /// One table of the circuit.
 #[derive(Clone, Debug)]

@@ -29,7 +29,7 @@ use p3_symmetric::Permutation;
 
 use super::poseidon2::{self, WIDTH};
 use super::{index, transcript};
-use crate::config::Val;
+use starkscale_prover::config::Val;
 
 /// Digest width and sponge rate.
 pub const DIGEST: usize = 8;
@@ -292,7 +292,7 @@ mod tests {
     //! the trace opening, one leaf row then 9 compressions; rows 20..=22: the preprocessed
     //! leaf's three sponge rows).
     use super::*;
-    use crate::recursion::verifier::fixture::{refused, TREE};
+    use crate::verifier::fixture::{refused, TREE};
 
     fn corrupted(cell: (usize, usize), f: impl Fn(Val) -> Val) -> bool {
         refused(TREE, COLS, cell, f)

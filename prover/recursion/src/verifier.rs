@@ -32,20 +32,20 @@ use std::ops::Range;
 use p3_matrix::dense::RowMajorMatrix;
 
 use super::circuit::{permutation_rows, CircuitError, Table, Witness};
-use super::ext::{ExtArithTable, ExtProgram};
-use super::index::{self, Check, IndexRow, IndexTable};
-use super::openings::{self, ProofOpenings, Tree};
-use super::poseidon2::{self, Poseidon2Table};
-use super::replay::{Event, Tag};
-use super::transcript::{self, Call, Step, TranscriptTable};
-use super::tree::{self, OpeningLayout, OpeningWitness, TreeTable};
+use crate::native::openings::{self, ProofOpenings, Tree};
+use crate::native::replay::{Event, Tag};
+use crate::tables::ext::{ExtArithTable, ExtProgram};
+use crate::tables::index::{self, Check, IndexRow, IndexTable};
+use crate::tables::poseidon2::{self, Poseidon2Table};
+use crate::tables::transcript::{self, Call, Step, TranscriptTable};
+use crate::tables::tree::{self, OpeningLayout, OpeningWitness, TreeTable};
 use p3_field::BasedVectorSpace;
 
-use crate::config::{Challenge, Val};
-use crate::error::VerifyError;
-use crate::matrix::IntMatrix;
-use crate::shard::{ShardProof, VerifyingKey};
-use crate::statement::Binding;
+use starkscale_prover::config::{Challenge, Val};
+use starkscale_prover::error::VerifyError;
+use starkscale_prover::matrix::IntMatrix;
+use starkscale_prover::shard::{ShardProof, VerifyingKey};
+use starkscale_prover::statement::Binding;
 
 /// Transcript positions and index ids of one proof stay below this, so that proofs checked
 /// together get disjoint ranges.
@@ -97,7 +97,7 @@ fn invalid(what: impl Into<String>) -> VerifyError {
     VerifyError::Invalid(what.into())
 }
 
-/// The layout and witness of `proof`, after every check of [`crate::shard::verify`].
+/// The layout and witness of `proof`, after every check of [`starkscale_prover::shard::verify`].
 pub fn shard_circuit(
     vk: &VerifyingKey,
     x: &IntMatrix,
@@ -140,7 +140,7 @@ pub fn layout_for(
     y: &IntMatrix,
     binding: &Binding,
 ) -> Result<ShardLayout, VerifyError> {
-    let (_, public, _) = crate::shard::statement_inputs(vk, x, y, binding)?;
+    let (_, public, _) = starkscale_prover::shard::statement_inputs(vk, x, y, binding)?;
     let (rows, k, n) = (vk.rows as usize, vk.k as usize, x.cols());
     let mut layout = reference_layout(rows, k, n)?;
     if layout.public_range.len() != public.len() {
@@ -186,16 +186,16 @@ fn reference_layout(rows: usize, k: usize, n: usize) -> Result<ShardLayout, Veri
             .collect();
         IntMatrix::new(rows, cols, data)
     };
-    let shape_error = |e: crate::ProverError| invalid(format!("reference proof: {e}"));
+    let shape_error = |e: starkscale_prover::ProverError| invalid(format!("reference proof: {e}"));
     let w0 = reference(rows, k, 1).map_err(|e| invalid(e.to_string()))?;
     let x0 = reference(k, n, 2).map_err(|e| invalid(e.to_string()))?;
-    let pk0 = crate::shard::setup(&w0).map_err(shape_error)?;
+    let pk0 = starkscale_prover::shard::setup(&w0).map_err(shape_error)?;
     let b0 = Binding {
         job_id: [0; 32],
         shard_index: 0,
         worker: [0; 32],
     };
-    let proven = crate::shard::prove(&pk0, &x0, &b0).map_err(shape_error)?;
+    let proven = starkscale_prover::shard::prove(&pk0, &x0, &b0).map_err(shape_error)?;
     let (layout, _) = shard_circuit(pk0.verifying_key(), &x0, &proven.output, &b0, &proven.proof)?;
     if let Ok(mut c) = cache.lock() {
         if c.len() >= REFERENCE_CACHE {
@@ -441,7 +441,10 @@ impl ShardLayout {
     fn program(&self) -> (ExtProgram, [u32; 4]) {
         (
             // ζ^N for the N = 2^(index_bits − LOG_BLOWUP) trace rows: that many squarings.
-            ExtProgram::square_n(self.index_bits.saturating_sub(crate::config::LOG_BLOWUP)),
+            ExtProgram::square_n(
+                self.index_bits
+                    .saturating_sub(starkscale_prover::config::LOG_BLOWUP),
+            ),
             self.zeta.map(|p| p + self.offset),
         )
     }
@@ -520,8 +523,8 @@ pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, Circui
                 .copied()
                 .unwrap_or_default()
         });
-        let (t, _) =
-            super::ext::trace(&program, zeta, layout.offset).map_err(CircuitError::Program)?;
+        let (t, _) = crate::tables::ext::trace(&program, zeta, layout.offset)
+            .map_err(CircuitError::Program)?;
         traces.push(t);
     }
     let mut all = vec![poseidon2::trace(&permutation_rows(lookups))];
@@ -554,13 +557,13 @@ pub(crate) mod fixture {
         W.get_or_init(|| {
             let w = IntMatrix::new(8, 20, (0..160).map(|i| i % 9 - 4).collect()).unwrap();
             let x = IntMatrix::new(20, 1, (0..20).map(|i| i % 5 - 2).collect()).unwrap();
-            let pk = crate::shard::setup(&w).unwrap();
+            let pk = starkscale_prover::shard::setup(&w).unwrap();
             let binding = Binding {
                 job_id: [1; 32],
                 shard_index: 0,
                 worker: [2; 32],
             };
-            let proven = crate::shard::prove(&pk, &x, &binding).unwrap();
+            let proven = starkscale_prover::shard::prove(&pk, &x, &binding).unwrap();
             let proof = shard_circuit(
                 pk.verifying_key(),
                 &x,

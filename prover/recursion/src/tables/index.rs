@@ -20,7 +20,7 @@ use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
 
 use super::transcript;
-use crate::config::Val;
+use starkscale_prover::config::Val;
 
 /// Name of the bus carrying `(index id, index value)`.
 pub const BUS: &str = "query-index";
@@ -206,7 +206,7 @@ mod tests {
     //! Each constraint of the table, corrupted in the fixture's index table (rows 0..=2: the
     //! proof-of-work checks; 3..=38: the query indices; then padding, which decomposes 0).
     use super::*;
-    use crate::recursion::verifier::fixture::{refused, INDEX};
+    use crate::verifier::fixture::{refused, INDEX};
 
     fn corrupted(cell: (usize, usize), f: impl Fn(Val) -> Val) -> bool {
         refused(INDEX, COLS, cell, f)
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn the_decomposition_is_canonical() {
         let pad = 60;
-        let mut w = crate::recursion::verifier::fixture::honest();
+        let mut w = crate::verifier::fixture::honest();
         let row = &mut w.traces[INDEX].values[pad * COLS..(pad + 1) * COLS];
         row[BIT] = Val::ONE;
         for b in &mut row[BIT + HIGH..BIT + BITS] {

@@ -5,8 +5,8 @@
 
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use starkscale_prover::config::{Challenge, Val};
-use starkscale_prover::recursion::circuit::{self, Witness};
-use starkscale_prover::recursion::ext::{self, ExtOp, ExtProgram};
+use starkscale_recursion::circuit::{self, Witness};
+use starkscale_recursion::tables::ext::{self, ExtOp, ExtProgram};
 
 fn zeta() -> Challenge {
     Challenge::from_basis_coefficients_fn(|i| Val::from_u32(0x0123_4567 + 99 * i as u32))

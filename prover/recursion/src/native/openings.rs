@@ -7,7 +7,7 @@
 //! of a commit-phase round holds one value that is not in the proof at all: the query's own
 //! folded evaluation, which the verifier computes. So the openings are not read off the proof:
 //! the native verifier runs once under a configuration whose MMCS is the shard's `ValMmcs`
-//! wrapped in a recorder (same types, same bytes; [`super::replay::replay`], which records
+//! wrapped in a recorder (same types, same bytes; `super::replay::replay`, which records
 //! the transcript in the same run), capturing each
 //! `verify_multi_batch(commit, dims, indices, rows, pruned_proof)` call exactly as the
 //! verifier makes it; [`extract`] then restores full per-query paths with
@@ -50,15 +50,15 @@ use p3_symmetric::{CryptographicHasher, MerkleCap, PseudoCompressionFunction};
 use p3_uni_stark::{PreprocessedVerifierKey, Proof};
 
 use super::replay::Event;
-use super::transcript::Call;
-use crate::air::ShardAir;
-use crate::config::{
+use crate::tables::transcript::Call;
+use starkscale_prover::air::ShardAir;
+use starkscale_prover::config::{
     Challenge, Compress, Dft, Hash, ShardStarkConfig, Val, ValMmcs, LOG_BLOWUP, NUM_QUERIES,
 };
-use crate::error::VerifyError;
-use crate::matrix::IntMatrix;
-use crate::shard::{ShardProof, VerifyingKey};
-use crate::statement::Binding;
+use starkscale_prover::error::VerifyError;
+use starkscale_prover::matrix::IntMatrix;
+use starkscale_prover::shard::{ShardProof, VerifyingKey};
+use starkscale_prover::statement::Binding;
 
 /// A Merkle digest (and root): eight base-field elements.
 pub type Digest = [Val; 8];
@@ -150,7 +150,7 @@ fn hashers() -> &'static (Hash, Compress) {
     })
 }
 
-/// The query indices of a replayed transcript ([`crate::shard::replay_transcript`]): its last
+/// The query indices of a replayed transcript ([`super::replay::replay_transcript`]): its last
 /// `num_queries` calls, which must all be samples, each masked to `log_max_height` bits (p3-fri
 /// 0.8 draws them with `challenge_bits(index_bits = log_max_height, num_queries)`, i.e.
 /// `sample_bits`, the biased variant, after the query proof-of-work check).
@@ -309,7 +309,7 @@ pub fn extract(
 }
 
 /// The openings in the multi-openings a native verification of `proof` checked (from
-/// [`super::replay::replay`]), restored to full paths and re-hashed to their roots.
+/// `super::replay::replay`), restored to full paths and re-hashed to their roots.
 pub(crate) fn openings_of(
     proof: &Proof<ShardStarkConfig>,
     preprocessed: &PreprocessedVerifierKey<ShardStarkConfig>,
@@ -406,7 +406,7 @@ pub(crate) fn openings_of(
     })
 }
 
-/// Every Merkle opening of a shard proof (see [`replay_shard`]).
+/// Every Merkle opening of a shard proof (see `replay_shard`).
 pub fn extract_shard(
     vk: &VerifyingKey,
     x: &IntMatrix,
@@ -417,7 +417,7 @@ pub fn extract_shard(
     replay_shard(vk, x, y, binding, proof).map(|(_, _, openings)| openings)
 }
 
-/// All of [`crate::shard::verify`]'s checks, then one native verification recording the
+/// All of [`starkscale_prover::shard::verify`]'s checks, then one native verification recording the
 /// transcript and the Merkle openings: the tagged calls, the public values the AIR was
 /// verified against, and every opening ([`openings_of`], which checks the trees were opened at
 /// exactly the transcript's query indices).
@@ -428,8 +428,8 @@ pub(crate) fn replay_shard(
     binding: &Binding,
     proof: &ShardProof,
 ) -> Result<(Vec<Event>, Vec<Val>, ProofOpenings), VerifyError> {
-    let inputs = crate::shard::verifier_inputs(vk, x, y, binding, proof)?;
-    let inner = proof.inner();
+    let inputs = starkscale_prover::shard::verifier_inputs(vk, x, y, binding, proof)?;
+    let inner = proof.plonky3_proof();
     let replay = super::replay::replay(inner, &inputs).map_err(VerifyError::Invalid)?;
     let calls: Vec<Call> = replay.events.iter().map(|e| e.call).collect();
     let indices = query_indices(&calls, inner.degree_bits + LOG_BLOWUP, NUM_QUERIES)
@@ -456,13 +456,17 @@ mod tests {
             shard_index: 2,
             worker: [6; 32],
         };
-        let pk = crate::shard::setup(&w).unwrap();
-        let proven = crate::shard::prove(&pk, &x, &b).unwrap();
-        let (vk, y, proof) = (pk.verifying_key(), &proven.output, proven.proof.inner());
+        let pk = starkscale_prover::shard::setup(&w).unwrap();
+        let proven = starkscale_prover::shard::prove(&pk, &x, &b).unwrap();
+        let (vk, y, proof) = (
+            pk.verifying_key(),
+            &proven.output,
+            proven.proof.plonky3_proof(),
+        );
         let good = extract_shard(vk, &x, y, &b, &proven.proof).unwrap();
         let mut indices: Vec<usize> = good.queries.iter().map(|q| q.query_index).collect();
         let (air, mut public, key) =
-            crate::shard::verifier_inputs(vk, &x, y, &b, &proven.proof).unwrap();
+            starkscale_prover::shard::verifier_inputs(vk, &x, y, &b, &proven.proof).unwrap();
         assert_eq!(
             extract(proof, &air, &public, &key, &indices),
             Ok(good.clone())

@@ -8,9 +8,9 @@
 
 use p3_field::PrimeCharacteristicRing;
 use starkscale_prover::config::Val;
-use starkscale_prover::recursion::circuit;
-use starkscale_prover::recursion::verifier::{self, ShardLayout, ShardWitness};
 use starkscale_prover::{prove, setup, Binding, IntMatrix};
+use starkscale_recursion::circuit;
+use starkscale_recursion::verifier::{self, ShardLayout, ShardWitness};
 
 fn shard(rows: usize, k: usize, n: usize, seed: i64) -> (ShardLayout, ShardWitness) {
     let w = IntMatrix::new(
