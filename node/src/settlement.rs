@@ -12,6 +12,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey as DalekKey};
 use serde::{Deserialize, Serialize};
 use starkscale_protocol::codec::{limits, Bytes};
 use starkscale_protocol::ids::{JobId, NetworkId, PeerKey, SignatureBytes};
+use starkscale_protocol::job::Operand;
 use starkscale_protocol::manifest::Manifest;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{ShardCredit, ShardProved};
@@ -87,6 +88,14 @@ pub enum SettlementError {
     /// Something inside does not check out.
     #[error("settlement rejected: {0}")]
     Invalid(String),
+    /// It was settled on another network than the one it is checked for.
+    #[error("settlement was made on network {found}, not on this node's network {expected}")]
+    Network {
+        /// The network it is checked for.
+        expected: NetworkId,
+        /// The network it names (and was signed for).
+        found: NetworkId,
+    },
 }
 
 /// What a verified settlement establishes.
@@ -146,15 +155,27 @@ fn invalid(msg: impl Into<String>) -> SettlementError {
 ///
 /// The shard commitments are taken from the manifest. Whoever holds W should also check them
 /// with [`check_commitments`]; a node checks them before proving.
+/// Offline, any network is accepted (the settlement names and signs its own);
+/// [`verify_settlement_skipping`] checks it against a node's.
 pub fn verify_settlement(bytes: &[u8]) -> Result<VerifiedSettlement, SettlementError> {
-    verify_settlement_skipping(bytes, &std::collections::HashSet::new())
+    verify_on(bytes, None, &std::collections::HashSet::new())
 }
 
-/// [`verify_settlement`], except that shard proof frames whose blake3 hash is in
-/// `already_verified` (frames this node verified itself when they were gossiped) are not
-/// re-verified; everything else, including their signatures and shapes, still is.
+/// [`verify_settlement`] for a node on `network`: a settlement made on another network is
+/// refused, and shard proof frames whose blake3 hash is in `already_verified` (frames this
+/// node verified itself when they were gossiped) are not re-verified; everything else,
+/// including their signatures and shapes, still is.
 pub fn verify_settlement_skipping(
     bytes: &[u8],
+    network: &NetworkId,
+    already_verified: &std::collections::HashSet<[u8; 32]>,
+) -> Result<VerifiedSettlement, SettlementError> {
+    verify_on(bytes, Some(network), already_verified)
+}
+
+fn verify_on(
+    bytes: &[u8],
+    network: Option<&NetworkId>,
     already_verified: &std::collections::HashSet<[u8; 32]>,
 ) -> Result<VerifiedSettlement, SettlementError> {
     let signed: SignedSettlement = decode(bytes)?;
@@ -173,11 +194,23 @@ pub fn verify_settlement_skipping(
     if settlement.format != SETTLEMENT_FORMAT {
         return Err(SettlementError::Format(settlement.format));
     }
+    if let Some(expected) = network.filter(|n| **n != settlement.network) {
+        return Err(SettlementError::Network {
+            expected: *expected,
+            found: settlement.network,
+        });
+    }
     let manifest = &settlement.manifest;
     let plan = manifest
         .validate(&JobLimits::default())
         .map_err(|e| invalid(format!("manifest: {e}")))?;
-    let x_bytes = starkscale_protocol::job::entries_to_bytes(&settlement.x);
+    let operand = if settlement.x.cols() == 1 {
+        Operand::Vector
+    } else {
+        Operand::Rhs
+    };
+    let x_bytes = starkscale_protocol::job::entries_to_bytes(&settlement.x, operand)
+        .map_err(|e| invalid(format!("X: {e}")))?;
     let x_chunks = starkscale_protocol::chunk::chunk_refs(&x_bytes);
     if (settlement.x.rows(), settlement.x.cols())
         != (manifest.x.rows as usize, manifest.x.cols as usize)

@@ -145,6 +145,16 @@ pub enum ManifestError {
         /// The limit.
         limit: u32,
     },
+    /// A shard key declares a weight bound no valid entry can have.
+    #[error("shard {shard} declares max |W| = {bound}, over the entry limit of {limit}")]
+    WeightBound {
+        /// The shard.
+        shard: usize,
+        /// The declared bound.
+        bound: u64,
+        /// [`crate::job::MAX_ABS_ENTRY`].
+        limit: i64,
+    },
     /// A shard's output would not fit in one `ShardProved`.
     #[error(
         "a shard of {rows} rows x {n} columns has {entries} outputs, over the limit of {limit}"
@@ -365,6 +375,19 @@ impl Manifest {
                 limit,
             });
         }
+        let limit = crate::job::MAX_ABS_ENTRY;
+        if let Some((shard, key)) = self
+            .shard_keys
+            .iter()
+            .enumerate()
+            .find(|(_, key)| key.weight_bound > limit.unsigned_abs())
+        {
+            return Err(ManifestError::WeightBound {
+                shard,
+                bound: key.weight_bound,
+                limit,
+            });
+        }
         if self.deadline_ms <= self.created_ms {
             return Err(ManifestError::Deadline {
                 created_ms: self.created_ms,
@@ -436,6 +459,19 @@ mod tests {
             config_id: 1,
             entry: PeerKey([1; 32]),
         }
+    }
+
+    #[test]
+    fn a_weight_bound_no_entry_can_have_is_refused() {
+        let mut manifest = Manifest::for_spec(&seed_spec(), params());
+        manifest.shard_keys[2].weight_bound = crate::job::MAX_ABS_ENTRY as u64;
+        assert!(manifest.validate(&JobLimits::default()).is_ok());
+        manifest.shard_keys[2].weight_bound = u64::MAX;
+        let err = manifest.validate(&JobLimits::default()).unwrap_err();
+        assert!(
+            matches!(err, ManifestError::WeightBound { shard: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -463,3 +463,6 @@ async fn randomized_chaos_scenarios_settle_exact_results_or_fail_clearly() {
         assert_eq!(report.wrong_results_accepted, 0);
     }
 }
+
+#[path = "faults/hardening.rs"]
+mod hardening;

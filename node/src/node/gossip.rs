@@ -280,10 +280,14 @@ impl Node {
             })
             .unwrap_or_default();
         let tx = self.internal.clone();
+        let network = self.network;
         tokio::task::spawn_blocking(move || {
             let result = (|| -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
-                let verified =
-                    crate::settlement::verify_settlement_skipping(&msg.settlement.0, &known)?;
+                let verified = crate::settlement::verify_settlement_skipping(
+                    &msg.settlement.0,
+                    &network,
+                    &known,
+                )?;
                 if verified.settlement.manifest != manifest {
                     anyhow::bail!("settlement is for another manifest");
                 }

@@ -261,25 +261,8 @@ impl JobSpec {
         check_limit("entries of X (k·n)", x.len(), limits.max_entries)?;
         let out = w.rows().saturating_mul(x.cols());
         check_limit("entries of Y (m·n)", out, limits.max_entries)?;
-        for (m, operand) in [(&w, Operand::Matrix), (&x, rhs)] {
-            let cols = m.cols();
-            if let Some(i) = m
-                .data()
-                .iter()
-                .position(|v| v.unsigned_abs() > MAX_ABS_ENTRY.unsigned_abs())
-            {
-                let at = Position {
-                    operand,
-                    row: i / cols,
-                    col: i % cols,
-                };
-                return Err(JobSpecError::OutOfRange {
-                    at,
-                    value: m.data()[i].to_string(),
-                    limit: MAX_ABS_ENTRY,
-                });
-            }
-        }
+        check_range(&w, Operand::Matrix)?;
+        check_range(&x, rhs)?;
         Ok(Self { w, x })
     }
 
@@ -330,19 +313,22 @@ impl JobSpec {
     }
 
     /// `max|W| · max|X| · k`: the largest magnitude any accumulator can reach. A prover must
-    /// refuse jobs where this reaches half its field's modulus.
+    /// refuse jobs where this reaches half its field's modulus. Validated entries and
+    /// dimensions keep it far below `u128::MAX` (under 2^94).
     pub fn worst_case_accumulator(&self) -> u128 {
-        u128::from(self.w.max_abs()) * u128::from(self.x.max_abs()) * self.k() as u128
+        worst_case_accumulator(self.k() as u64, self.w.max_abs(), self.x.max_abs())
+            .unwrap_or(u128::MAX)
     }
 
     /// Canonical bytes of W (4 bytes little-endian per entry, row-major).
     pub fn w_bytes(&self) -> Vec<u8> {
-        entries_to_bytes(&self.w)
+        // `new` keeps every entry within `i32`.
+        canonical_bytes(&self.w)
     }
 
     /// Canonical bytes of X.
     pub fn x_bytes(&self) -> Vec<u8> {
-        entries_to_bytes(&self.x)
+        canonical_bytes(&self.x)
     }
 
     /// Descriptors (dims and chunk lists) of W and X under the protocol's chunk size.
@@ -383,16 +369,53 @@ impl JobSpec {
     }
 }
 
-/// Writes entries as 4-byte little-endian integers. Callers hold a validated [`JobSpec`], whose
-/// entries fit in `i32` (|v| ≤ 2^31 − 1).
-/// Canonical bytes of a matrix: 4-byte little-endian signed entries, row-major.
-pub fn entries_to_bytes(m: &IntMatrix) -> Vec<u8> {
+/// `k · w_max · x_max` with checked arithmetic: the largest magnitude an accumulator of a
+/// k-term dot product can reach, or `None` when it does not fit in a `u128` (such a job is
+/// far past any field's exactness bound and must be refused, never wrapped).
+pub fn worst_case_accumulator(k: u64, w_max: u64, x_max: u64) -> Option<u128> {
+    u128::from(k)
+        .checked_mul(u128::from(w_max))?
+        .checked_mul(u128::from(x_max))
+}
+
+/// The first entry of `m` whose magnitude exceeds [`MAX_ABS_ENTRY`], as an error naming it.
+fn check_range(m: &IntMatrix, operand: Operand) -> Result<(), JobSpecError> {
+    let cols = m.cols().max(1);
+    match m
+        .data()
+        .iter()
+        .position(|v| v.unsigned_abs() > MAX_ABS_ENTRY.unsigned_abs())
+    {
+        Some(i) => Err(JobSpecError::OutOfRange {
+            at: Position {
+                operand,
+                row: i / cols,
+                col: i % cols,
+            },
+            value: m.data()[i].to_string(),
+            limit: MAX_ABS_ENTRY,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Canonical bytes of a matrix whose entries are known to be in range.
+fn canonical_bytes(m: &IntMatrix) -> Vec<u8> {
     let mut out = Vec::with_capacity(m.len() * 4);
     for &v in m.data() {
-        let v = i32::try_from(v).unwrap_or(i32::MIN);
+        // In range by the caller's contract; the fallback can never be chosen.
+        let v = i32::try_from(v).unwrap_or_default();
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+/// Canonical bytes of a matrix from outside (a settlement's X, say): 4-byte little-endian
+/// signed entries, row-major. An entry with `|v| > 2^31 − 1` has no canonical form and is
+/// refused with its position, never encoded as some other value.
+pub fn entries_to_bytes(m: &IntMatrix, operand: Operand) -> Result<Vec<u8>, JobSpecError> {
+    check_range(m, operand)?;
+    Ok(canonical_bytes(m))
 }
 
 /// Reads canonical bytes of one operand, checking the length; range is checked by

@@ -260,3 +260,32 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn entries_outside_i32_have_no_canonical_bytes() {
+    use crate::job::entries_to_bytes;
+    let ok = IntMatrix::column(vec![1, -(MAX_ABS_ENTRY), MAX_ABS_ENTRY]);
+    assert_eq!(entries_to_bytes(&ok, Operand::Vector).unwrap().len(), 12);
+    // 2^32 + 7 once encoded as i32::MIN, aliasing every other out-of-range value.
+    for bad in [i64::from(i32::MIN), 1 << 32 | 7, i64::MAX, i64::MIN] {
+        let m = IntMatrix::new(2, 2, vec![0, 0, 0, bad]).unwrap();
+        let err = entries_to_bytes(&m, Operand::Rhs).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("rhs[1][1] = {bad} is out of range: |value| must be at most {MAX_ABS_ENTRY}")
+        );
+    }
+}
+
+#[test]
+fn the_worst_case_accumulator_never_wraps() {
+    use crate::job::worst_case_accumulator;
+    assert_eq!(worst_case_accumulator(10, 99, 10), Some(9_900));
+    // 2^32 · 2^64 · 2^63 wraps a u128 to 0 with unchecked arithmetic in release builds.
+    assert_eq!(worst_case_accumulator(1 << 32, 1 << 63, 1 << 63), None);
+    assert_eq!(worst_case_accumulator(u64::MAX, u64::MAX, u64::MAX), None);
+    assert_eq!(
+        worst_case_accumulator(u64::MAX, u64::MAX, 1),
+        Some(u128::from(u64::MAX) * u128::from(u64::MAX))
+    );
+}

@@ -1,0 +1,93 @@
+//! The attacks of the hardening review (issue 15), one deterministic test each: what a
+//! cheater does, and that it no longer works.
+
+use std::collections::HashSet;
+
+use starkscale_node::node::DEFAULT_NETWORK;
+use starkscale_node::settlement::{
+    verify_settlement, verify_settlement_skipping, Settlement, SettlementError, SETTLEMENT_FORMAT,
+};
+use starkscale_protocol::chunk::chunk_refs;
+use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::ed25519_dalek::SigningKey;
+use starkscale_protocol::ids::NetworkId;
+use starkscale_protocol::manifest::{content_job_id, Manifest, ManifestParams};
+use starkscale_protocol::matrix::IntMatrix;
+
+use super::*;
+
+/// A settlement for `spec`'s job signed by `key`, with placeholder shard proofs: enough to
+/// reach the checks that come before the proofs.
+fn crafted_settlement(spec: &JobSpec, key: &SigningKey) -> Settlement {
+    let manifest = Manifest::for_spec(
+        spec,
+        ManifestParams {
+            rows_per_shard: 16,
+            created_ms: now_ms(),
+            deadline_ms: now_ms() + 60_000,
+            config_id: starkscale_prover::CONFIG_ID,
+            entry: PeerKey::from(key),
+        },
+    );
+    let shards = manifest.shard_keys.len();
+    Settlement {
+        format: SETTLEMENT_FORMAT.into(),
+        network: NetworkId::from_name(DEFAULT_NETWORK),
+        manifest,
+        x: spec.x().clone(),
+        result: spec.reference_product().unwrap(),
+        shard_proofs: vec![Bytes(vec![0; 8]); shards],
+        aggregator: PeerKey::from(key),
+        settled_at_ms: now_ms(),
+    }
+}
+
+/// Attack 5: an X entry outside i32 was encoded as `i32::MIN`, so a settlement could carry
+/// an X other than the one its manifest hashes (every out-of-range value aliased the same
+/// bytes); a manifest could declare a weight bound that makes the exactness product wrap a
+/// u128 in release builds; and a node took a settlement signed for another network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settlements_with_lossy_x_absurd_bounds_or_another_network_are_refused() {
+    let _serial = SERIAL.lock().await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let (_, spec) = job(51);
+
+    // The manifest's X holds i32::MIN at row 3; the settlement's X holds 2^32 + 7 there.
+    let mut lossy = crafted_settlement(&spec, &key);
+    let mut x = spec.x().data().to_vec();
+    x[3] = i64::from(i32::MIN);
+    let bytes: Vec<u8> = x.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
+    lossy.manifest.x.chunks = chunk_refs(&bytes);
+    lossy.manifest.job = content_job_id(&lossy.manifest.w, &lossy.manifest.x);
+    x[3] = (1 << 32) + 7;
+    lossy.x = IntMatrix::new(x.len(), 1, x).unwrap();
+    let err = verify_settlement(&lossy.sign(&key).unwrap()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("X: vector[3] = 4294967303 is out of range"),
+        "{err}"
+    );
+
+    // A weight bound of u64::MAX: k · 2^64 · |x| would wrap; the manifest is refused first.
+    let mut absurd = crafted_settlement(&spec, &key);
+    absurd.manifest.shard_keys[1].weight_bound = u64::MAX;
+    let err = verify_settlement(&absurd.sign(&key).unwrap()).unwrap_err();
+    assert!(
+        err.to_string().contains("shard 1 declares max |W|"),
+        "{err}"
+    );
+
+    // A genuine settlement, checked by a node of another network.
+    let cluster = cluster(2).await;
+    let (json, spec) = job(52);
+    let out = settle_exact(&cluster, &json, &spec).await;
+    let home = NetworkId::from_name(DEFAULT_NETWORK);
+    assert!(verify_settlement_skipping(&out.settlement, &home, &HashSet::new()).is_ok());
+    let other = NetworkId::from_name("starkscale-elsewhere");
+    let err = verify_settlement_skipping(&out.settlement, &other, &HashSet::new()).unwrap_err();
+    assert!(
+        matches!(err, SettlementError::Network { expected, found } if expected == other && found == home),
+        "{err}"
+    );
+    cluster.shutdown().await;
+}
