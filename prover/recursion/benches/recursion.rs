@@ -48,13 +48,13 @@ fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitnes
 }
 
 fn main() {
-    println!("| shard | proofs | shard proof | native verify | circuit rows: permutation / transcript / openings / index / arithmetic | circuit prove | circuit verify | circuit proof | verify ratio circuit/native |");
+    println!("| shard | proofs | shard proof | native verify | circuit rows: permutation / transcript / openings / index / program / deep / fri | circuit prove | circuit verify | circuit proof | verify ratio circuit/native |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (rows, k) in [(256, 256), (1024, 1536)] {
         for count in [1usize, 4] {
             let (proofs, native, proof_bytes) = shards(rows, k, count);
             let witness = verifier::witness(&proofs).unwrap();
-            let mut heights = [0usize; 5];
+            let mut heights = [0usize; 7];
             for (table, trace) in witness.tables.iter().zip(&witness.traces) {
                 let slot = match table {
                     Table::Poseidon2(_) => 0,
@@ -62,6 +62,8 @@ fn main() {
                     Table::Tree(_) => 2,
                     Table::Index(_) => 3,
                     Table::Ext(_) => 4,
+                    Table::Deep(_) => 5,
+                    Table::Fri(_) => 6,
                 };
                 heights[slot] += trace.values.len() / trace.width;
             }

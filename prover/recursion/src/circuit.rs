@@ -15,7 +15,9 @@ use p3_lookup::InteractionBuilder;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
+use crate::tables::deep::DeepTable;
 use crate::tables::ext::{self, ExtArithTable, ExtProgram};
+use crate::tables::fri::FriTable;
 use crate::tables::index::IndexTable;
 use crate::tables::poseidon2::{self, Poseidon2Table, WIDTH};
 use crate::tables::transcript::{self, Call, TranscriptTable};
@@ -33,8 +35,12 @@ pub enum Table {
     Transcript(TranscriptTable),
     /// A Merkle-opening table (leaf hashing and paths of many openings).
     Tree(TreeTable),
-    /// The query-index and proof-of-work table.
+    /// The query-index, proof-of-work and domain-value table.
     Index(IndexTable),
+    /// The DEEP (batched input opening) table.
+    Deep(DeepTable),
+    /// The FRI folding table.
+    Fri(FriTable),
 }
 
 macro_rules! each_table {
@@ -48,6 +54,8 @@ macro_rules! each_table {
             Table::Transcript($t) => $body,
             Table::Tree($t) => $body,
             Table::Index($t) => $body,
+            Table::Deep($t) => $body,
+            Table::Fri($t) => $body,
         }
     };
 }
@@ -114,7 +122,7 @@ impl Witness {
         program: &ExtProgram,
         input: Challenge,
     ) -> Result<Challenge, CircuitError> {
-        let (trace, output) = ext::trace(program, input, 0).map_err(CircuitError::Program)?;
+        let (trace, output) = ext::trace(program, input).map_err(CircuitError::Program)?;
         self.push(
             Table::Ext(ExtArithTable::new(program)),
             trace,

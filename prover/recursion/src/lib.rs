@@ -30,6 +30,7 @@
 //!   recording challenger and a recording MMCS to get the transcript and the full Merkle
 //!   paths.
 
+pub mod checks;
 pub mod circuit;
 pub mod native;
 pub mod tables;

@@ -31,15 +31,21 @@ use std::ops::Range;
 
 use p3_matrix::dense::RowMajorMatrix;
 
+use std::collections::HashMap;
+
 use super::circuit::{permutation_rows, CircuitError, Table, Witness};
+use crate::checks::{self, Checks, Positions, Shape};
 use crate::native::openings::{self, ProofOpenings, Tree};
 use crate::native::replay::{Event, Tag};
-use crate::tables::ext::{ExtArithTable, ExtProgram};
+use crate::tables::deep::{self, DeepTable};
+use crate::tables::ext::{self as ext_table, ExtArithTable, D};
+use crate::tables::fri::{self, FriRow, FriTable, FriWitness};
 use crate::tables::index::{self, Check, IndexRow, IndexTable};
 use crate::tables::poseidon2::{self, Poseidon2Table};
 use crate::tables::transcript::{self, Call, Step, TranscriptTable};
-use crate::tables::tree::{self, OpeningLayout, OpeningWitness, TreeTable};
-use p3_field::BasedVectorSpace;
+use crate::tables::tree::{self, OpeningLayout, OpeningWitness, TreeTable, DIGEST};
+use p3_air::BaseAir;
+use p3_field::{PrimeCharacteristicRing, PrimeField32};
 
 use starkscale_prover::config::{Challenge, Val};
 use starkscale_prover::error::VerifyError;
@@ -52,12 +58,18 @@ use starkscale_prover::statement::Binding;
 pub const SPAN: u32 = 1 << 22;
 /// Most proofs one circuit checks (every offset position stays below the field's modulus).
 pub const MAX_PROOFS: u32 = 256;
-/// Tables each proof adds: transcript, openings, index, arithmetic.
-const TABLES_PER_PROOF: usize = 4;
+/// The tables each proof adds, in circuit order (after the shared permutation table).
+pub const PROOF_TABLES: [&str; 6] = ["transcript", "openings", "index", "program", "deep", "fri"];
+/// Tables each proof adds.
+const TABLES_PER_PROOF: usize = PROOF_TABLES.len();
 /// Shapes whose reference layout [`layout_for`] keeps.
 const REFERENCE_CACHE: usize = 16;
-/// The challenge ζ is the second challenge-field sample (after the constraint-batching α).
+/// Challenge-field samples in draw order: the constraint-batching α, ζ, the FRI batching
+/// challenge, then one folding challenge per commit-phase round.
+const CONSTRAINT_ALPHA: u32 = 0;
 const ZETA: u32 = 1;
+const FRI_ALPHA: u32 = 2;
+const FIRST_BETA: u32 = 3;
 
 /// What the circuit's verifier fixes for one shard proof.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +89,17 @@ pub struct ShardLayout {
     pub shifts: Vec<(usize, u32)>,
     /// Proof-of-work bits.
     pub pow_bits: usize,
-    /// Positions of ζ's coefficients.
-    pub zeta: [u32; 4],
+    /// The proof's shape (part 2).
+    pub shape: Shape,
+    /// Transcript positions part 2 reads.
+    pub positions: Positions,
+    /// Each query's first chunk id of each tree's opening (trees in
+    /// [`ProofOpenings::trees`] order) and each tree's number of opened values.
+    pub chunks: Vec<Vec<u32>>,
+    /// Values opened per query in each tree.
+    pub tree_values: Vec<usize>,
+    /// Part 2: domain values, DEEP and FRI rows, the program.
+    pub checks: Checks,
     /// Added to every position and id: the proof's range when several are checked together,
     /// set by [`tables`] and [`witness`] from the proof's place in their list, never by hand.
     offset: u32,
@@ -108,7 +129,8 @@ pub fn shard_circuit(
     // One native verification records both the transcript and the Merkle openings.
     let (events, public, opened) = openings::replay_shard(vk, x, y, binding, proof)?;
     let prep_root = vk.commitment.map(Val::new);
-    let layout = layout(&events, &public, &prep_root, &opened)?;
+    let outputs = statement_outputs(vk, x, y, binding)?;
+    let layout = layout(&events, &public, &outputs, &prep_root, &opened)?;
     let witness = ShardWitness {
         values: events.iter().map(|e| e.call.value()).collect(),
         openings: opened
@@ -162,7 +184,46 @@ pub fn layout_for(
             step.known = Some(Val::new(*limb));
         }
     }
+    // The program's constants are the statement's (its vectors and outputs).
+    let outputs = statement_outputs(vk, x, y, binding)?;
+    layout.checks = part2(
+        &layout.shape,
+        &layout.positions,
+        &layout.chunks,
+        &layout.tree_values,
+        &public,
+        &outputs,
+    )?;
     Ok(layout)
+}
+
+/// The AIR's periodic output columns for the statement (each of the trace's height).
+fn statement_outputs(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+) -> Result<Vec<Vec<Val>>, VerifyError> {
+    let (air, _, _) = starkscale_prover::shard::statement_inputs(vk, x, y, binding)?;
+    Ok(air.periodic_columns().to_vec())
+}
+
+/// Part 2's layout from the shape and the statement (`public`: the digest, then the vectors).
+fn part2(
+    shape: &Shape,
+    positions: &Positions,
+    chunks: &[Vec<u32>],
+    tree_values: &[usize],
+    public: &[Val],
+    outputs: &[Vec<Val>],
+) -> Result<Checks, VerifyError> {
+    let xs: Vec<Vec<Val>> = public
+        .get(starkscale_prover::air::DIGEST_LEN..)
+        .unwrap_or_default()
+        .chunks(shape.k.max(1))
+        .map(<[Val]>::to_vec)
+        .collect();
+    checks::checks(shape, positions, chunks, tree_values, &xs, outputs).map_err(invalid)
 }
 
 /// The layout of a reference proof of shape (rows, k, n), made once per shape in a process
@@ -210,6 +271,7 @@ fn reference_layout(rows: usize, k: usize, n: usize) -> Result<ShardLayout, Veri
 fn layout(
     events: &[Event],
     public: &[Val],
+    outputs: &[Vec<Val>],
     prep_root: &[Val; 8],
     opened: &ProofOpenings,
 ) -> Result<ShardLayout, VerifyError> {
@@ -306,7 +368,10 @@ fn layout(
                     * shifts.len();
                 index_rows.push(IndexRow {
                     pos: pos as u32,
-                    check: Check::Query { base: base as u32 },
+                    check: Check::Query {
+                        base: base as u32,
+                        values: 0,
+                    },
                 });
                 if *index_bits.get_or_insert(bits) != bits {
                     return Err(invalid("query indices of different widths"));
@@ -323,7 +388,6 @@ fn layout(
                 }
                 (None, 1)
             }
-            Tag::Challenge { index: ZETA, .. } => (None, 1),
             _ => (None, 0),
         };
         steps.push(Step {
@@ -348,22 +412,26 @@ fn layout(
         )));
     }
     let mut openings = Vec::with_capacity(opened.queries.len() * opened.trees.len());
+    let mut chunks = Vec::with_capacity(opened.queries.len());
+    let mut next_chunk = 0u32;
     for q in 0..opened.queries.len() {
+        let mut firsts = Vec::with_capacity(opened.trees.len());
         for (t, tree) in opened.trees.iter().enumerate() {
-            openings.push(OpeningLayout {
+            let o = OpeningLayout {
                 values: tree.widths.iter().sum(),
                 depth: tree.log_height,
                 root_pos: tree_roots[t].1 as u32,
                 index_id: (q * shifts.len() + shift_id[t]) as u32,
-            });
+                chunk_base: next_chunk,
+            };
+            firsts.push(next_chunk);
+            next_chunk += o.leaf_rows() as u32;
+            openings.push(o);
         }
+        chunks.push(firsts);
     }
-    let mut zeta = [0u32; 4];
-    for (coeff, pos) in zeta.iter_mut().enumerate() {
-        *pos = pos_of(Tag::Challenge {
-            index: ZETA,
-            coeff: coeff as u8,
-        })?;
+    if next_chunk >= SPAN {
+        return Err(invalid("the openings are too long for the circuit"));
     }
     let index_bits = usize::from(index_bits.ok_or_else(|| invalid("no query indices"))?);
     if index_bits != opened.log_max_height
@@ -376,6 +444,34 @@ fn layout(
             "a tree's height and index shift do not add up to the query index width",
         ));
     }
+    let (shape, tree_values) = shape_of(opened, index_bits)?;
+    let positions = positions_of(events, &shape)?;
+    let checks = part2(&shape, &positions, &chunks, &tree_values, public, outputs)?;
+    // Each query row's domain values start at its id range.
+    let mut query = 0;
+    for row in &mut index_rows {
+        if let Check::Query { values, .. } = &mut row.check {
+            *values = shape.domain_id(&checks.domain, query, 0);
+            query += 1;
+        }
+    }
+    // The values other tables read from the transcript: the program's, α (DEEP, once) and
+    // each round's β (FRI, once per query).
+    let mut reads = checks.program.transcript_reads();
+    for pos in positions.fri_alpha {
+        *reads.entry(pos).or_insert(0) += 1;
+    }
+    for beta in &positions.betas {
+        for pos in beta {
+            *reads.entry(*pos).or_insert(0) += shape.queries as u32;
+        }
+    }
+    for (pos, n) in reads {
+        let step = steps
+            .get_mut(pos as usize)
+            .ok_or_else(|| invalid("a read outside the transcript"))?;
+        step.sends += n;
+    }
     Ok(ShardLayout {
         steps,
         public_range,
@@ -384,10 +480,126 @@ fn layout(
         index_bits,
         shifts,
         pow_bits: usize::from(pow_bits.unwrap_or(0)),
-        zeta,
+        shape,
+        positions,
+        chunks,
+        tree_values,
+        checks,
         offset: 0,
     })
 }
+
+/// The proof's shape from its openings: trees in the verifier's order (main trace, quotient
+/// chunk, preprocessed trace, rounds), every input tree of the full height.
+fn shape_of(opened: &ProofOpenings, index_bits: usize) -> Result<(Shape, Vec<usize>), VerifyError> {
+    let widths: Vec<&[usize]> = opened.trees.iter().map(|t| t.widths.as_slice()).collect();
+    let kinds: Vec<Tree> = opened.trees.iter().map(|t| t.tree).collect();
+    let (vectors, k) = match (kinds.get(..3), widths.get(..3)) {
+        (Some([Tree::Input(0), Tree::Input(1), Tree::Input(2)]), Some([[v], [4], [k]])) => (*v, *k),
+        _ => {
+            return Err(invalid(
+                "the input trees are not one main, one quotient chunk and one preprocessed matrix",
+            ))
+        }
+    };
+    if opened.trees[..3].iter().any(|t| t.index_shift != 0) {
+        return Err(invalid("an input tree below the full height"));
+    }
+    let log_arities = opened.trees[3..]
+        .iter()
+        .enumerate()
+        .map(|(r, t)| match (t.tree, t.log_arity) {
+            (Tree::Round(i), Some(a)) if i == r => Ok(a),
+            _ => Err(invalid("the FRI rounds are out of order")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let shape = Shape {
+        log_n: index_bits
+            .checked_sub(starkscale_prover::config::LOG_BLOWUP)
+            .ok_or_else(|| invalid("a trace shorter than the blowup"))?,
+        index_bits,
+        vectors,
+        k,
+        log_arities,
+        queries: opened.queries.len(),
+    };
+    let values = opened.trees.iter().map(|t| t.widths.iter().sum()).collect();
+    Ok((shape, values))
+}
+
+/// Where part 2's inputs are in the transcript.
+fn positions_of(events: &[Event], shape: &Shape) -> Result<Positions, VerifyError> {
+    let challenge = |index: u32| -> Result<[u32; D], VerifyError> {
+        let mut out = [0u32; D];
+        for (coeff, pos) in out.iter_mut().enumerate() {
+            *pos = events
+                .iter()
+                .position(|e| {
+                    e.tag
+                        == Tag::Challenge {
+                            index,
+                            coeff: coeff as u8,
+                        }
+                })
+                .ok_or_else(|| invalid(format!("the transcript has no challenge {index}")))?
+                as u32;
+        }
+        Ok(out)
+    };
+    // Opened values: every value absorbed between ζ and the FRI batching challenge; the final
+    // polynomial: every value absorbed after the last folding challenge, before the queries.
+    let values_between = |from: u32, to: usize| -> Vec<u32> {
+        (from as usize + 1..to)
+            .filter(|&p| events.get(p).map(|e| e.tag) == Some(Tag::Value))
+            .map(|p| p as u32)
+            .collect()
+    };
+    let ext = |positions: Vec<u32>, what: &str| -> Result<Vec<[u32; D]>, VerifyError> {
+        if !positions.len().is_multiple_of(D) {
+            return Err(invalid(format!("{what}: not whole extension values")));
+        }
+        Ok(positions
+            .chunks_exact(D)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect())
+    };
+    let zeta = challenge(ZETA)?;
+    let fri_alpha = challenge(FRI_ALPHA)?;
+    let betas = (0..shape.log_arities.len() as u32)
+        .map(|r| challenge(FIRST_BETA + r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first_query = events
+        .iter()
+        .position(|e| matches!(e.tag, Tag::IndexSample { .. }))
+        .ok_or_else(|| invalid("no query indices"))?;
+    let last_challenge = betas.last().unwrap_or(&fri_alpha)[D - 1];
+    let opened = ext(
+        values_between(zeta[D - 1], fri_alpha[0] as usize),
+        "opened values",
+    )?;
+    let final_poly = ext(
+        values_between(last_challenge, first_query),
+        "final polynomial",
+    )?;
+    if opened.len() != shape.vectors + D + shape.k {
+        return Err(invalid(format!(
+            "{} values opened at ζ, expected {}",
+            opened.len(),
+            shape.vectors + D + shape.k
+        )));
+    }
+    Ok(Positions {
+        constraint_alpha: challenge(CONSTRAINT_ALPHA)?,
+        zeta,
+        fri_alpha,
+        betas,
+        opened,
+        final_poly,
+    })
+}
+
+/// One proof's traces and the permutation inputs they look up.
+type ProofTraces = (Vec<RowMajorMatrix<Val>>, Vec<[Val; poseidon2::WIDTH]>);
 
 impl ShardLayout {
     /// The same layout in range `slot` (positions and ids moved by `slot · SPAN`).
@@ -418,6 +630,7 @@ impl ShardLayout {
             .map(|o| OpeningLayout {
                 root_pos: o.root_pos + self.offset,
                 index_id: o.index_id + self.offset,
+                chunk_base: o.chunk_base + self.offset,
                 ..*o
             })
             .collect()
@@ -429,8 +642,9 @@ impl ShardLayout {
             .map(|r| IndexRow {
                 pos: r.pos + self.offset,
                 check: match r.check {
-                    Check::Query { base } => Check::Query {
+                    Check::Query { base, values } => Check::Query {
                         base: base + self.offset,
+                        values: values + self.offset,
                     },
                     Check::Pow => Check::Pow,
                 },
@@ -438,31 +652,185 @@ impl ShardLayout {
             .collect()
     }
 
-    fn program(&self) -> (ExtProgram, [u32; 4]) {
-        (
-            // ζ^N for the N = 2^(index_bits − LOG_BLOWUP) trace rows: that many squarings.
-            ExtProgram::square_n(
-                self.index_bits
-                    .saturating_sub(starkscale_prover::config::LOG_BLOWUP),
-            ),
-            self.zeta.map(|p| p + self.offset),
-        )
+    fn shifted_deep(&self) -> Vec<deep::DeepRow> {
+        self.checks
+            .deep
+            .iter()
+            .map(|r| deep::DeepRow {
+                chunk: r.chunk + self.offset,
+                out: r.out.map(|id| id + self.offset),
+                ..*r
+            })
+            .collect()
     }
 
-    /// This proof's tables (all but the shared permutation table).
+    fn shifted_fri(&self) -> Vec<FriRow> {
+        let o = self.offset;
+        self.checks
+            .fri
+            .iter()
+            .map(|r| FriRow {
+                chunk: r.chunk + o,
+                beta: r.beta.map(|p| p + o),
+                input: r.input + o,
+                sinv: r.sinv + o,
+                bits: r.bits.map(|b| b + o),
+                output: r.output + o,
+                ..*r
+            })
+            .collect()
+    }
+
+    /// This proof's tables (all but the shared permutation table), in [`PROOF_TABLES`] order.
     fn tables(&self) -> [Table; TABLES_PER_PROOF] {
-        let (program, zeta) = self.program();
         [
             Table::Transcript(TranscriptTable::new(&self.shifted_steps())),
             Table::Tree(TreeTable::new(&self.shifted_openings())),
-            Table::Index(IndexTable::new(
-                &self.shifted_index_rows(),
-                self.index_bits,
-                &self.shifts,
-                self.pow_bits,
+            Table::Index(self.index_table()),
+            Table::Ext(ExtArithTable::for_program(
+                &self.checks.program,
+                self.offset,
             )),
-            Table::Ext(ExtArithTable::reading(&program, zeta, self.offset)),
+            Table::Deep(DeepTable::new(
+                &self.shifted_deep(),
+                self.positions.fri_alpha.map(|p| p + self.offset),
+            )),
+            Table::Fri(FriTable::new(&self.shifted_fri())),
         ]
+    }
+
+    fn index_table(&self) -> IndexTable {
+        IndexTable::new(
+            &self.shifted_index_rows(),
+            self.index_bits,
+            &self.shifts,
+            self.pow_bits,
+            &self.checks.domain,
+        )
+    }
+
+    /// The traces of this proof's tables (in [`PROOF_TABLES`] order) for `w`, and the
+    /// permutations they look up. With `lenient`, a witness whose checks fail still gives
+    /// traces (an assertion keeps its nonzero value, an inverse of zero is zero): the circuit,
+    /// not the witness builder, then refuses it.
+    fn traces(&self, w: &ShardWitness, lenient: bool) -> Result<ProofTraces, CircuitError> {
+        if w.openings.len() != self.openings.len() || w.values.len() != self.steps.len() {
+            return Err(CircuitError::Prove(
+                "the witness does not match the layout".into(),
+            ));
+        }
+        let mut traces = Vec::with_capacity(TABLES_PER_PROOF);
+        let mut lookups = Vec::new();
+        let (t, l) = transcript::trace(&self.shifted_steps(), &w.values, self.offset);
+        lookups.extend(l);
+        traces.push(t);
+        let (t, l) = tree::trace(&self.shifted_openings(), &w.openings);
+        lookups.extend(l);
+        traces.push(t);
+        traces.push(index::trace(
+            &self.index_table(),
+            &self.shifted_index_rows(),
+            &w.values,
+            self.offset,
+        ));
+
+        // Part 2's native values, as the tables compute them.
+        let at = |pos: u32| w.values.get(pos as usize).copied();
+        let ext_at = |p: [u32; D]| fri::from_coeffs(&p.map(|i| at(i).unwrap_or_default()));
+        let mask = (1u64 << self.index_bits.min(63)) - 1;
+        let indices: Vec<u64> = self
+            .index_rows
+            .iter()
+            .filter(|r| matches!(r.check, Check::Query { .. }))
+            .map(|r| at(r.pos).map_or(0, |v| u64::from(v.as_canonical_u32()) & mask))
+            .collect();
+        let domain = &self.checks.domain;
+        let domain_values: Vec<Vec<Val>> = indices.iter().map(|i| domain.values(*i)).collect();
+        let mut chunk_values: HashMap<u32, [Val; DIGEST]> = HashMap::new();
+        for (o, ow) in self.openings.iter().zip(&w.openings) {
+            for c in 0..o.leaf_rows() {
+                let mut chunk = [Val::ZERO; DIGEST];
+                for (dst, v) in chunk.iter_mut().zip(ow.values.iter().skip(c * DIGEST)) {
+                    *dst = *v;
+                }
+                chunk_values.insert(o.chunk_base + c as u32, chunk);
+            }
+        }
+        let chunk = |id: u32| chunk_values.get(&id).copied().unwrap_or_default();
+        let alpha = ext_at(self.positions.fri_alpha);
+        let deep_chunks: Vec<[Val; DIGEST]> =
+            self.checks.deep.iter().map(|r| chunk(r.chunk)).collect();
+        let (deep_trace, sums) = deep::trace(&self.shifted_deep(), &deep_chunks, alpha);
+        let zeta = ext_at(self.positions.zeta);
+        let opened: Vec<Challenge> = self.positions.opened.iter().map(|p| ext_at(*p)).collect();
+        let s_zeta = checks::batched_at_zeta(alpha, &opened);
+        let rounds = self.shape.log_arities.len();
+        let chains = domain.chains.len();
+        let mut folds: Vec<Challenge> = Vec::with_capacity(self.checks.fri.len());
+        let mut fri_witness = Vec::with_capacity(self.checks.fri.len());
+        for (i, row) in self.checks.fri.iter().enumerate() {
+            let (q, r) = (i / rounds.max(1), i % rounds.max(1));
+            let dv = domain_values.get(q).cloned().unwrap_or_default();
+            let dv_at = |j: usize| dv.get(j).copied().unwrap_or_default();
+            let base: Vec<Val> = (0..(1u32 << row.log_arity) * D as u32 / DIGEST as u32)
+                .flat_map(|c| chunk(row.chunk + c))
+                .collect();
+            let evals: Vec<Challenge> = base.chunks_exact(D).map(fri::from_coeffs).collect();
+            let input = if r == 0 {
+                let s_x = sums.get(q).copied().unwrap_or_default();
+                checks::reduced_opening(zeta, dv_at(0), s_zeta, s_x)
+            } else {
+                folds.last().copied().unwrap_or_default()
+            };
+            let shift: usize = self.shape.log_arities[..r].iter().sum();
+            let witness = FriWitness {
+                beta: ext_at(row.beta),
+                sinv: dv_at(1 + r),
+                bits: (0..row.log_arity)
+                    .map(|t| dv_at(chains + shift + t))
+                    .collect(),
+                evals,
+                input,
+            };
+            folds.push(fri::fold(&witness.evals, witness.beta, witness.sinv));
+            fri_witness.push(witness);
+        }
+        // The program's external operands, by id.
+        let shape = &self.shape;
+        let mut external: HashMap<u32, Challenge> = HashMap::new();
+        for (q, dv) in domain_values.iter().enumerate() {
+            for (j, v) in dv.iter().enumerate() {
+                external.insert(shape.domain_id(domain, q, j), Challenge::from(*v));
+            }
+        }
+        for (q, s) in sums.iter().enumerate() {
+            external.insert(shape.deep_id(domain, q), *s);
+        }
+        for (i, f) in folds.iter().enumerate() {
+            let (q, r) = (i / rounds.max(1), i % rounds.max(1));
+            external.insert(shape.fri_id(domain, q, r), *f);
+        }
+        let program = &self.checks.program;
+        let ext_of = |id: u32| external.get(&id).copied();
+        let values = program
+            .run(at, ext_of, Challenge::ZERO, lenient)
+            .map_err(CircuitError::Program)?;
+        let extra: HashMap<usize, u32> = if rounds > 0 {
+            self.checks.reduced.iter().map(|i| (*i, 1)).collect()
+        } else {
+            HashMap::new()
+        };
+        traces.push(ext_table::program_trace(
+            program,
+            &values,
+            at,
+            ext_of,
+            &extra,
+            self.offset,
+        ));
+        traces.push(deep_trace);
+        traces.push(fri::trace(&self.shifted_fri(), &fri_witness));
+        Ok((traces, lookups))
     }
 }
 
@@ -494,38 +862,29 @@ pub fn public_values(layouts: &[ShardLayout]) -> Vec<Vec<Val>> {
 }
 
 /// The circuit's witness for `proofs` (layout and witness of each, in the order of [`tables`]).
+/// Fails if a proof's own checks fail (see [`witness_lenient`] for a witness the circuit
+/// refuses instead).
 pub fn witness(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, CircuitError> {
+    witness_with(proofs, false)
+}
+
+/// [`witness`], but a proof whose checks fail still gives traces, for the circuit to refuse:
+/// what a prover trying to pass a bad proof would hand the circuit (the differential tests).
+pub fn witness_lenient(proofs: &[(ShardLayout, ShardWitness)]) -> Result<Witness, CircuitError> {
+    witness_with(proofs, true)
+}
+
+fn witness_with(
+    proofs: &[(ShardLayout, ShardWitness)],
+    lenient: bool,
+) -> Result<Witness, CircuitError> {
     check_count(proofs.len())?;
     let mut lookups = Vec::new();
     let mut traces: Vec<RowMajorMatrix<Val>> = Vec::new();
     for (slot, (layout, w)) in proofs.iter().enumerate() {
-        let layout = &layout.at(slot);
-        if w.openings.len() != layout.openings.len() || w.values.len() != layout.steps.len() {
-            return Err(CircuitError::Prove(
-                "the witness does not match the layout".into(),
-            ));
-        }
-        let (t, l) = transcript::trace(&layout.shifted_steps(), &w.values, layout.offset);
+        let (t, l) = layout.at(slot).traces(w, lenient)?;
+        traces.extend(t);
         lookups.extend(l);
-        traces.push(t);
-        let (t, l) = tree::trace(&layout.shifted_openings(), &w.openings);
-        lookups.extend(l);
-        traces.push(t);
-        traces.push(index::trace(
-            &layout.shifted_index_rows(),
-            &w.values,
-            layout.offset,
-        ));
-        let (program, _) = layout.program();
-        let zeta = Challenge::from_basis_coefficients_fn(|c| {
-            w.values
-                .get(layout.zeta[c] as usize)
-                .copied()
-                .unwrap_or_default()
-        });
-        let (t, _) = crate::tables::ext::trace(&program, zeta, layout.offset)
-            .map_err(CircuitError::Program)?;
-        traces.push(t);
     }
     let mut all = vec![poseidon2::trace(&permutation_rows(lookups))];
     all.extend(traces);
@@ -551,6 +910,8 @@ pub(crate) mod fixture {
     pub(crate) const TREE: usize = 2;
     pub(crate) const INDEX: usize = 3;
     pub(crate) const EXT: usize = 4;
+    pub(crate) const DEEP: usize = 5;
+    pub(crate) const FRI: usize = 6;
 
     pub(crate) fn honest() -> Witness {
         static W: OnceLock<Witness> = OnceLock::new();

@@ -10,6 +10,7 @@ use p3_field::PrimeCharacteristicRing;
 use starkscale_prover::config::Val;
 use starkscale_prover::{prove, setup, Binding, IntMatrix};
 use starkscale_recursion::circuit;
+use starkscale_recursion::tables::ext::Read;
 use starkscale_recursion::verifier::{self, ShardLayout, ShardWitness};
 
 fn shard(rows: usize, k: usize, n: usize, seed: i64) -> (ShardLayout, ShardWitness) {
@@ -168,9 +169,10 @@ fn breaking_any_bus_fails() {
     let mut p = honest.clone();
     p.0.index_rows[10].pos = p.0.index_rows[11].pos;
     refused(&[p], "a query index from another sample");
-    // Transcript bus, ζ: the arithmetic reads another challenge.
+    // Transcript bus, ζ: the program reads another challenge.
     let mut p = honest.clone();
-    p.0.zeta[0] -= 4;
+    let zeta = p.0.positions.zeta.map(|pos| pos - 4);
+    p.0.checks.program.ops[0].t = Some(Read::Ext(zeta));
     refused(&[p], "ζ read from another challenge");
 }
 

@@ -1,19 +1,31 @@
-//! The extension-field arithmetic table: a straight-line program over the challenge field
-//! (KoalaBear⁴, `X^4 = 3`), one operation per row. Every value has an id (its row); a row
-//! produces its result `(id, c)` on [`BUS`] with a multiplicity and looks up its operands
-//! `(id_a, a)`, `(id_b, b)` there, so an operand is exactly a value another row produced.
+//! The extension-field program table: a straight-line program over the challenge field
+//! (KoalaBear⁴, `X^4 = 3`), one operation per row. It is where the shard verifier's arithmetic
+//! on challenges and opened values runs: the DEEP quotient, the final polynomial, the
+//! constraint check at ζ.
 //!
-//! The program (which rows are real, which add or multiply, the operand and result ids) is
-//! fixed by the verifier and enters as periodic columns; the prover only supplies the values.
-//! Row 0 is the program's input, bound to the first four public values (in the full circuit
-//! it will come from the transcript table, e.g. the out-of-domain point ζ); the last row's
-//! result is bound to the last four public values. The verifier's arithmetic on challenges
-//! (powers of ζ, vanishing polynomial, folding) is built from these rows.
+//! Every value has an id. A row produces its result `(id, c)` on [`BUS`] with a free
+//! multiplicity, and looks up its operands `(id_a, a)`, `(id_b, b)` there, so an operand is
+//! exactly a value some row (or another table offering on the bus: the index, DEEP and FRI
+//! tables) produced. A row may also read one extension value (or one base value) `t` on the
+//! transcript bus. What each row computes:
+//!
+//! - **general**: `c = m·a·b + l_a·a + l_b·b + l_t·t + κ` with `m, l_a, l_b, l_t` base
+//!   constants and `κ` an extension constant, all fixed by the program (add, subtract,
+//!   multiply, multiply-add of a transcript value, constants, Horner steps);
+//! - **inverse**: `a·c = 1` (so `a ≠ 0`);
+//! - **assertion**: the general formula with `c = 0` (an equality the verifier checks);
+//! - **input**: in a stand-alone table (tests), row 0's `c` is the first four public values and
+//!   the last row's `c` the last four.
+//!
+//! The program (which rows are real, their kinds, constants, operand ids and transcript
+//! positions) is fixed by the verifier and enters as periodic columns; the prover only
+//! supplies the values.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder};
-use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
 
@@ -26,37 +38,338 @@ pub const D: usize = 4;
 /// `X^4 = W` in the challenge field.
 pub const W: u32 = 3;
 
-// Copies of the program's active flag, "is an operation", and ids, for the bus (interactions
-// cannot read periodic columns); each is constrained equal to its periodic column.
+// Witness columns. The first ones are copies of program columns that the buses read (pinned
+// to them): the active flag, operand and result ids, read flags, transcript positions and
+// masks.
 const ACTIVE: usize = 0;
-const OP_ROW: usize = 1;
+const READ_A: usize = 1;
 const ID_A: usize = 2;
 const ID_B: usize = 3;
 const ID_C: usize = 4;
-const A: usize = 5;
-const B: usize = A + D;
-const C: usize = B + D;
+/// First column of operand `a`.
+pub const A: usize = 5;
+/// First column of operand `b`.
+pub const B: usize = A + D;
+/// First column of the result `c`.
+pub const C: usize = B + D;
 const MULT: usize = C + D;
-// Copy of the input flag, for the transcript bus.
-const IN_ROW: usize = MULT + 1;
+const READ_B: usize = MULT + 1;
+/// First column of the transcript value `t`.
+pub const T: usize = READ_B + 1;
+const T_POS: usize = T + D;
+const T_MASK: usize = T_POS + D;
 /// Width of the table.
-pub const COLS: usize = IN_ROW + 1;
-/// Public values: the input, then the output.
+pub const COLS: usize = T_MASK + D;
+/// Public values of a stand-alone table: the input, then the output.
 pub const NUM_PUBLIC: usize = 2 * D;
 
-// Periodic (program) columns.
+// Program (periodic) columns.
 const P_ACTIVE: usize = 0;
 const P_INPUT: usize = 1;
 const P_OUTPUT: usize = 2;
-const P_MUL: usize = 3;
-const P_ID_A: usize = 4;
-const P_ID_B: usize = 5;
-const P_ID_C: usize = 6;
-// An add row (P_MUL marks the multiply rows; neither is set on the input row or padding).
-const P_ADD: usize = 7;
-const PERIODIC: usize = 8;
+const P_GEN: usize = 3;
+const P_INV: usize = 4;
+const P_ZERO: usize = 5;
+const P_M: usize = 6;
+const P_LA: usize = 7;
+const P_LB: usize = 8;
+const P_LT: usize = 9;
+const P_K: usize = 10;
+const P_READ_A: usize = P_K + D;
+const P_READ_B: usize = P_READ_A + 1;
+const P_ID_A: usize = P_READ_B + 1;
+const P_ID_B: usize = P_ID_A + 1;
+const P_ID_C: usize = P_ID_B + 1;
+const P_T_POS: usize = P_ID_C + 1;
+const P_T_MASK: usize = P_T_POS + D;
+const PERIODIC: usize = P_T_MASK + D;
 
-/// One operation; operands are ids of earlier values.
+/// Where an operand comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ref {
+    /// Value `i` of this program (the result of its `i`-th operation).
+    Local(usize),
+    /// A value another table offers on [`BUS`] under this id (relative to the proof's range).
+    Extern(u32),
+}
+
+/// A value read on the transcript bus (positions relative to the proof's range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// An extension value: its four coefficients at these positions.
+    Ext([u32; D]),
+    /// A base value at this position (the other coefficients are zero).
+    Base(u32),
+}
+
+/// What a row computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `c = m·a·b + l_a·a + l_b·b + l_t·t + κ`.
+    General,
+    /// `a·c = 1`.
+    Inverse,
+    /// The general formula, equal to zero.
+    AssertZero,
+    /// A public input (stand-alone tables only, row 0).
+    Input,
+}
+
+/// One operation of a [`Program`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// What it computes.
+    pub kind: Kind,
+    /// First operand.
+    pub a: Option<Ref>,
+    /// Second operand.
+    pub b: Option<Ref>,
+    /// A transcript value.
+    pub t: Option<Read>,
+    /// Coefficient of `a·b`.
+    pub m: Val,
+    /// Coefficient of `a`.
+    pub la: Val,
+    /// Coefficient of `b`.
+    pub lb: Val,
+    /// Coefficient of `t`.
+    pub lt: Val,
+    /// The constant term.
+    pub k: Challenge,
+}
+
+impl Op {
+    fn general() -> Self {
+        Self {
+            kind: Kind::General,
+            a: None,
+            b: None,
+            t: None,
+            m: Val::ZERO,
+            la: Val::ZERO,
+            lb: Val::ZERO,
+            lt: Val::ZERO,
+            k: Challenge::ZERO,
+        }
+    }
+
+    /// `a + b`.
+    pub fn add(a: Ref, b: Ref) -> Self {
+        Self::lin(a, Val::ONE, b, Val::ONE)
+    }
+
+    /// `a − b`.
+    pub fn sub(a: Ref, b: Ref) -> Self {
+        Self::lin(a, Val::ONE, b, -Val::ONE)
+    }
+
+    /// `la·a + lb·b`.
+    pub fn lin(a: Ref, la: Val, b: Ref, lb: Val) -> Self {
+        Self {
+            a: Some(a),
+            b: Some(b),
+            la,
+            lb,
+            ..Self::general()
+        }
+    }
+
+    /// `a · b`.
+    pub fn mul(a: Ref, b: Ref) -> Self {
+        Self {
+            a: Some(a),
+            b: Some(b),
+            m: Val::ONE,
+            ..Self::general()
+        }
+    }
+
+    /// `a` itself (a copy: reads an external value once into the program).
+    pub fn copy(a: Ref) -> Self {
+        Self {
+            a: Some(a),
+            la: Val::ONE,
+            ..Self::general()
+        }
+    }
+
+    /// `a + κ`.
+    pub fn add_const(a: Ref, k: Challenge) -> Self {
+        Self { k, ..Self::copy(a) }
+    }
+
+    /// The constant `κ`.
+    pub fn constant(k: Challenge) -> Self {
+        Self {
+            k,
+            ..Self::general()
+        }
+    }
+
+    /// The transcript value `t`.
+    pub fn read(t: Read) -> Self {
+        Self {
+            t: Some(t),
+            lt: Val::ONE,
+            ..Self::general()
+        }
+    }
+
+    /// `a·b + t` (a Horner step over transcript values).
+    pub fn mul_add_read(a: Ref, b: Ref, t: Read) -> Self {
+        Self {
+            t: Some(t),
+            lt: Val::ONE,
+            ..Self::mul(a, b)
+        }
+    }
+
+    /// `a + lt·t` (a multiply-accumulate of a transcript value by a constant).
+    pub fn add_scaled_read(a: Option<Ref>, t: Read, lt: Val) -> Self {
+        Self {
+            a,
+            la: Val::from_bool(a.is_some()),
+            t: Some(t),
+            lt,
+            ..Self::general()
+        }
+    }
+
+    /// `a·b + κ` (a Horner step over constants).
+    pub fn mul_add_const(a: Ref, b: Ref, k: Challenge) -> Self {
+        Self {
+            k,
+            ..Self::mul(a, b)
+        }
+    }
+
+    /// `1 / a`.
+    pub fn inverse(a: Ref) -> Self {
+        Self {
+            kind: Kind::Inverse,
+            a: Some(a),
+            ..Self::general()
+        }
+    }
+
+    /// Asserts `a = b`.
+    pub fn assert_eq(a: Ref, b: Ref) -> Self {
+        Self {
+            kind: Kind::AssertZero,
+            ..Self::sub(a, b)
+        }
+    }
+
+    fn input() -> Self {
+        Self {
+            kind: Kind::Input,
+            ..Self::general()
+        }
+    }
+}
+
+/// A straight-line program: value `i` is the result of `ops[i]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Program {
+    /// The operations in order.
+    pub ops: Vec<Op>,
+}
+
+impl Program {
+    /// Appends `op`; returns a reference to its value.
+    pub fn push(&mut self, op: Op) -> Ref {
+        self.ops.push(op);
+        Ref::Local(self.ops.len() - 1)
+    }
+
+    /// Runs the program natively: `transcript(pos)` gives a transcript value, `external(id)`
+    /// an external operand. Returns every value, or the first operation that cannot run (an
+    /// operand not yet computed or unknown, an inverse of zero, a failed assertion).
+    ///
+    /// With `lenient`, nothing fails: a missing operand is zero, an inverse of zero is zero
+    /// and a failed assertion keeps its value (for witnesses the circuit must refuse).
+    pub fn run(
+        &self,
+        transcript: impl Fn(u32) -> Option<Val>,
+        external: impl Fn(u32) -> Option<Challenge>,
+        input: Challenge,
+        lenient: bool,
+    ) -> Result<Vec<Challenge>, String> {
+        let mut values: Vec<Challenge> = Vec::with_capacity(self.ops.len());
+        for (i, op) in self.ops.iter().enumerate() {
+            let operand = |r: Option<Ref>, values: &[Challenge]| -> Result<Challenge, String> {
+                match r {
+                    None => Ok(Challenge::ZERO),
+                    Some(Ref::Local(j)) if j < i => Ok(values[j]),
+                    Some(Ref::Local(_)) => {
+                        Err(format!("operation {i} reads a value not yet computed"))
+                    }
+                    Some(Ref::Extern(id)) => match external(id) {
+                        Some(v) => Ok(v),
+                        None if lenient => Ok(Challenge::ZERO),
+                        None => Err(format!("operation {i} reads unknown external value {id}")),
+                    },
+                }
+            };
+            let (a, b) = (operand(op.a, &values)?, operand(op.b, &values)?);
+            let t = match op.t {
+                None => Challenge::ZERO,
+                Some(read) => match read_value(read, &transcript) {
+                    Some(v) => v,
+                    None if lenient => Challenge::ZERO,
+                    None => return Err(format!("operation {i} reads a missing transcript value")),
+                },
+            };
+            let general = a * b * op.m + a * op.la + b * op.lb + t * op.lt + op.k;
+            let value = match op.kind {
+                Kind::General => general,
+                Kind::Input => input,
+                Kind::AssertZero if general.is_zero() || lenient => general,
+                Kind::AssertZero => return Err(format!("assertion {i} fails")),
+                Kind::Inverse => match a.try_inverse() {
+                    Some(inv) => inv,
+                    None if lenient => Challenge::ZERO,
+                    None => return Err(format!("operation {i} inverts zero")),
+                },
+            };
+            values.push(value);
+        }
+        Ok(values)
+    }
+
+    /// How many times each transcript position is read (for the transcript's multiplicities).
+    pub fn transcript_reads(&self) -> HashMap<u32, u32> {
+        let mut reads = HashMap::new();
+        for op in &self.ops {
+            let positions: &[u32] = match &op.t {
+                Some(Read::Ext(p)) => p,
+                Some(Read::Base(p)) => std::slice::from_ref(p),
+                None => &[],
+            };
+            for p in positions {
+                *reads.entry(*p).or_insert(0) += 1;
+            }
+        }
+        reads
+    }
+}
+
+fn read_value(read: Read, transcript: &impl Fn(u32) -> Option<Val>) -> Option<Challenge> {
+    match read {
+        Read::Base(p) => transcript(p).map(Challenge::from),
+        Read::Ext(p) => {
+            let c = [
+                transcript(p[0])?,
+                transcript(p[1])?,
+                transcript(p[2])?,
+                transcript(p[3])?,
+            ];
+            Some(Challenge::from_basis_coefficients_fn(|i| c[i]))
+        }
+    }
+}
+
+/// One operation of an [`ExtProgram`]; operands are ids of earlier values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExtOp {
     /// `a + b`.
@@ -65,8 +378,9 @@ pub enum ExtOp {
     Mul(usize, usize),
 }
 
-/// A program: value 0 is the input, value `i + 1` the result of `ops[i]`; the last value is
-/// the output.
+/// A simple program on one input: value 0 is the input, value `i + 1` the result of `ops[i]`;
+/// the last value is the output. Stand-alone tables of it take input and output as public
+/// values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtProgram {
     /// The operations in order.
@@ -83,20 +397,20 @@ impl ExtProgram {
 
     /// Runs the program natively on `input`; returns every value (input first).
     pub fn run(&self, input: Challenge) -> Result<Vec<Challenge>, String> {
-        let mut values = vec![input];
-        for (i, op) in self.ops.iter().enumerate() {
-            let (a, b) = match *op {
-                ExtOp::Add(a, b) | ExtOp::Mul(a, b) => (a, b),
-            };
-            if a > i || b > i {
-                return Err(format!("operation {i} reads a value not yet computed"));
-            }
-            values.push(match op {
-                ExtOp::Add(..) => values[a] + values[b],
-                ExtOp::Mul(..) => values[a] * values[b],
+        self.program().run(|_| None, |_| None, input, false)
+    }
+
+    /// The general program: an input row, then the operations.
+    pub fn program(&self) -> Program {
+        let mut p = Program::default();
+        p.push(Op::input());
+        for op in &self.ops {
+            p.push(match *op {
+                ExtOp::Add(a, b) => Op::add(Ref::Local(a), Ref::Local(b)),
+                ExtOp::Mul(a, b) => Op::mul(Ref::Local(a), Ref::Local(b)),
             });
         }
-        Ok(values)
+        p
     }
 }
 
@@ -106,63 +420,99 @@ pub fn coeffs(x: Challenge) -> [Val; D] {
     std::array::from_fn(|i| c[i])
 }
 
-/// The public values of a run: input and output coefficients.
+/// The public values of a stand-alone run: input and output coefficients.
 pub fn public_values(input: Challenge, output: Challenge) -> Vec<Val> {
     let mut out = coeffs(input).to_vec();
     out.extend_from_slice(&coeffs(output));
     out
 }
 
-/// The arithmetic table of one program.
+/// The program table.
 #[derive(Clone, Debug)]
 pub struct ExtArithTable {
     periodic: Vec<Vec<Val>>,
-    // Where the input is read on the transcript bus (its coefficients' positions); `None`:
-    // input and output are public values.
-    input_pos: Option<[u32; D]>,
+    // Input and output bound to public values (a stand-alone table).
+    public_io: bool,
+}
+
+/// Rows of the table for `program`.
+fn height(program: &Program) -> usize {
+    program.ops.len().next_power_of_two().max(super::MIN_ROWS)
 }
 
 impl ExtArithTable {
-    /// The table running `program` on a challenge the transcript sampled (coefficient `i` is
-    /// the transcript's call `positions[i]`); no public values. Its value ids start at
-    /// `id_base`, so that the tables of several proofs never read each other's values.
-    pub fn reading(program: &ExtProgram, positions: [u32; D], id_base: u32) -> Self {
-        Self {
-            input_pos: Some(positions),
-            ..Self::with_ids(program, id_base)
-        }
+    /// The table running `program` in a proof's circuit: value ids start at `offset`, and
+    /// transcript positions and external ids are moved by `offset` too (the proof's range).
+    pub fn for_program(program: &Program, offset: u32) -> Self {
+        Self::build(program, offset, false)
     }
 
-    /// The table running `program` (its layout is what the verifier fixes).
+    /// A stand-alone table of `program` with public input and output.
     pub fn new(program: &ExtProgram) -> Self {
-        Self::with_ids(program, 0)
+        Self::build(&program.program(), 0, true)
     }
 
-    fn with_ids(program: &ExtProgram, id_base: u32) -> Self {
-        let value_id = |i: usize| Val::from_u32(id_base) + Val::from_usize(i);
-        let rows = program.ops.len() + 1;
-        let height = rows.next_power_of_two().max(super::MIN_ROWS);
+    fn build(program: &Program, offset: u32, public_io: bool) -> Self {
+        let id = |r: Ref| -> Val {
+            match r {
+                Ref::Local(i) => Val::from_u32(offset) + Val::from_usize(i),
+                Ref::Extern(e) => Val::from_u32(offset) + Val::from_u32(e),
+            }
+        };
+        let height = height(program);
         let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
-        let mut set = |column: usize, id: usize, value: Val| periodic[column][id] = value;
-        for id in 0..rows {
-            set(P_ACTIVE, id, Val::ONE);
-            set(P_ID_C, id, value_id(id));
-            match id.checked_sub(1).map(|i| program.ops[i]) {
-                None => set(P_INPUT, id, Val::ONE),
-                Some(op) => {
-                    let (ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = op;
-                    let mul = matches!(op, ExtOp::Mul(..));
-                    set(P_MUL, id, Val::from_bool(mul));
-                    set(P_ADD, id, Val::from_bool(!mul));
-                    set(P_ID_A, id, value_id(a));
-                    set(P_ID_B, id, value_id(b));
+        for (r, op) in program.ops.iter().enumerate() {
+            let mut set = |column: usize, value: Val| periodic[column][r] = value;
+            set(P_ACTIVE, Val::ONE);
+            set(P_ID_C, id(Ref::Local(r)));
+            match op.kind {
+                Kind::Input => set(P_INPUT, Val::ONE),
+                Kind::Inverse => set(P_INV, Val::ONE),
+                Kind::General => set(P_GEN, Val::ONE),
+                Kind::AssertZero => {
+                    set(P_GEN, Val::ONE);
+                    set(P_ZERO, Val::ONE);
                 }
             }
+            if matches!(op.kind, Kind::General | Kind::AssertZero) {
+                set(P_M, op.m);
+                set(P_LA, op.la);
+                set(P_LB, op.lb);
+                set(P_LT, op.lt);
+                for (i, k) in coeffs(op.k).into_iter().enumerate() {
+                    set(P_K + i, k);
+                }
+            }
+            if let Some(a) = op.a {
+                set(P_READ_A, Val::ONE);
+                set(P_ID_A, id(a));
+            }
+            if let Some(b) = op.b {
+                set(P_READ_B, Val::ONE);
+                set(P_ID_B, id(b));
+            }
+            match op.t {
+                Some(Read::Ext(p)) => {
+                    for (i, pos) in p.iter().enumerate() {
+                        set(P_T_POS + i, Val::from_u32(offset + pos));
+                        set(P_T_MASK + i, Val::ONE);
+                    }
+                }
+                Some(Read::Base(pos)) => {
+                    set(P_T_POS, Val::from_u32(offset + pos));
+                    set(P_T_MASK, Val::ONE);
+                }
+                None => {}
+            }
         }
-        periodic[P_OUTPUT][rows - 1] = Val::ONE;
+        if public_io {
+            if let Some(last) = program.ops.len().checked_sub(1) {
+                periodic[P_OUTPUT][last] = Val::ONE;
+            }
+        }
         Self {
             periodic,
-            input_pos: None,
+            public_io,
         }
     }
 }
@@ -173,10 +523,10 @@ impl BaseAir<Val> for ExtArithTable {
     }
 
     fn num_public_values(&self) -> usize {
-        if self.input_pos.is_some() {
-            0
-        } else {
+        if self.public_io {
             NUM_PUBLIC
+        } else {
+            0
         }
     }
 
@@ -190,7 +540,7 @@ impl BaseAir<Val> for ExtArithTable {
 }
 
 /// `a · b` in `F[X]/(X^4 − W)` on coefficient expressions.
-fn ext_mul<E: PrimeCharacteristicRing + Clone>(a: &[E], b: &[E]) -> [E; D] {
+pub(crate) fn ext_mul<E: PrimeCharacteristicRing + Clone>(a: &[E], b: &[E]) -> [E; D] {
     let w = E::from_u32(W);
     let p = |i: usize, j: usize| a[i].clone() * b[j].clone();
     [
@@ -210,101 +560,172 @@ where
         let periodic = super::periodic(builder);
         let p = |i: usize| periodic[i].clone();
         let span = |start: usize| -> Vec<AB::Expr> { local[start..start + D].to_vec() };
-        let (a, b, c) = (span(A), span(B), span(C));
-
-        // The input and the output: public, or the input read from the transcript.
-        builder.assert_eq(local[IN_ROW].clone(), p(P_INPUT));
-        match self.input_pos {
-            None => {
-                for i in 0..D {
-                    builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
-                    builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
-                }
-            }
-            Some(positions) => {
-                let bus = LookupBus::new(super::transcript::BUS);
-                let in_row = local[IN_ROW].clone();
-                for (i, pos) in positions.iter().enumerate() {
-                    let key = vec![in_row.clone() * AB::Expr::from_u32(*pos), c[i].clone()];
-                    bus.lookup_key(builder, key, Count::bounded(in_row.clone(), 1));
-                }
-            }
-        }
-        // The operation of each program row (degree 3: the row's kind is one periodic column).
-        let op_row = p(P_ACTIVE) - p(P_INPUT);
-        let product = ext_mul(&a, &b);
-        for i in 0..D {
-            let sum = a[i].clone() + b[i].clone();
-            builder.assert_zero(
-                p(P_MUL) * (c[i].clone() - product[i].clone()) + p(P_ADD) * (c[i].clone() - sum),
-            );
-        }
+        let (a, b, c, t) = (span(A), span(B), span(C), span(T));
 
         // The bus reads copies of the program columns, pinned to them here.
-        for (column, program) in [
-            (ACTIVE, p(P_ACTIVE)),
-            (OP_ROW, op_row),
-            (ID_A, p(P_ID_A)),
-            (ID_B, p(P_ID_B)),
-            (ID_C, p(P_ID_C)),
-        ] {
-            builder.assert_eq(local[column].clone(), program);
+        let mut pins = vec![
+            (ACTIVE, P_ACTIVE),
+            (READ_A, P_READ_A),
+            (READ_B, P_READ_B),
+            (ID_A, P_ID_A),
+            (ID_B, P_ID_B),
+            (ID_C, P_ID_C),
+        ];
+        pins.extend((0..D).map(|i| (T_POS + i, P_T_POS + i)));
+        pins.extend((0..D).map(|i| (T_MASK + i, P_T_MASK + i)));
+        for (column, program) in pins {
+            builder.assert_eq(local[column].clone(), p(program));
         }
-        // Operands are values produced by other rows; results are offered to them (padding rows
-        // offer nothing).
+
+        // Operands and transcript coefficients that are not read are zero.
+        for i in 0..D {
+            let (ra, rb) = (local[READ_A].clone(), local[READ_B].clone());
+            builder.assert_zero((AB::Expr::ONE - ra) * a[i].clone());
+            builder.assert_zero((AB::Expr::ONE - rb) * b[i].clone());
+            builder.assert_zero((AB::Expr::ONE - local[T_MASK + i].clone()) * t[i].clone());
+        }
+
+        // General rows (degree 3): c = m·a·b + l_a·a + l_b·b + l_t·t + κ. The coefficients are
+        // zero on every other row, so the constraint holds there with the flag zero.
+        let product = ext_mul(&a, &b);
+        for i in 0..D {
+            let formula = p(P_M) * product[i].clone()
+                + p(P_LA) * a[i].clone()
+                + p(P_LB) * b[i].clone()
+                + p(P_LT) * t[i].clone()
+                + p(P_K + i);
+            builder.assert_zero(p(P_GEN) * c[i].clone() - formula);
+            // Assertions: the result is zero.
+            builder.assert_zero(p(P_ZERO) * c[i].clone());
+        }
+        // Inverse rows: a·c = 1.
+        let inverse = ext_mul(&a, &c);
+        for (i, v) in inverse.into_iter().enumerate() {
+            builder.assert_zero(p(P_INV) * (v - AB::Expr::from_bool(i == 0)));
+        }
+        // Stand-alone tables: the input and the output are public values.
+        if self.public_io {
+            for i in 0..D {
+                builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
+                builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
+            }
+        }
+
+        // Operands are values produced by other rows or tables; results are offered to them
+        // (padding rows offer nothing).
         let bus = LookupBus::new(BUS);
         let key = |id: usize, v: &[AB::Expr]| -> Vec<AB::Expr> {
             std::iter::once(local[id].clone())
                 .chain(v.iter().cloned())
                 .collect()
         };
-        let op = local[OP_ROW].clone();
-        bus.lookup_key(builder, key(ID_A, &a), Count::bounded(op.clone(), 1));
-        bus.lookup_key(builder, key(ID_B, &b), Count::bounded(op, 1));
+        bus.lookup_key(
+            builder,
+            key(ID_A, &a),
+            Count::bounded(local[READ_A].clone(), 1),
+        );
+        bus.lookup_key(
+            builder,
+            key(ID_B, &b),
+            Count::bounded(local[READ_B].clone(), 1),
+        );
         bus.table_entry(
             builder,
             key(ID_C, &c),
             local[ACTIVE].clone() * local[MULT].clone(),
         );
+        let transcript = LookupBus::new(super::transcript::BUS);
+        for i in 0..D {
+            transcript.lookup_key(
+                builder,
+                vec![local[T_POS + i].clone(), t[i].clone()],
+                Count::bounded(local[T_MASK + i].clone(), 1),
+            );
+        }
     }
 }
 
-/// The table's trace for `program` run on `input`, and the output.
-/// Value ids start at `id_base` (0 for [`ExtArithTable::new`], the table's base for
-/// [`ExtArithTable::reading`]).
+/// The table's trace for `program` with the values of [`Program::run`]; `uses` counts how
+/// many times each value is read (by this program and by other tables). `offset` is the
+/// table's [`ExtArithTable::for_program`] offset.
+pub fn program_trace(
+    program: &Program,
+    values: &[Challenge],
+    transcript: impl Fn(u32) -> Option<Val>,
+    external: impl Fn(u32) -> Option<Challenge>,
+    extra_uses: &HashMap<usize, u32>,
+    offset: u32,
+) -> RowMajorMatrix<Val> {
+    let id = |r: Ref| -> Val {
+        match r {
+            Ref::Local(i) => Val::from_u32(offset) + Val::from_usize(i),
+            Ref::Extern(e) => Val::from_u32(offset) + Val::from_u32(e),
+        }
+    };
+    let mut uses = vec![0u32; values.len()];
+    for op in &program.ops {
+        for r in [op.a, op.b].into_iter().flatten() {
+            if let Ref::Local(i) = r {
+                if let Some(u) = uses.get_mut(i) {
+                    *u += 1;
+                }
+            }
+        }
+    }
+    for (i, n) in extra_uses {
+        if let Some(u) = uses.get_mut(*i) {
+            *u += n;
+        }
+    }
+    let value_of = |r: Ref| -> Challenge {
+        match r {
+            Ref::Local(i) => values.get(i).copied().unwrap_or_default(),
+            Ref::Extern(e) => external(e).unwrap_or_default(),
+        }
+    };
+    let height = height(program);
+    let mut rows = vec![Val::ZERO; height * COLS];
+    for (r, op) in program.ops.iter().enumerate() {
+        let row = &mut rows[r * COLS..(r + 1) * COLS];
+        row[ACTIVE] = Val::ONE;
+        row[ID_C] = id(Ref::Local(r));
+        row[C..C + D].copy_from_slice(&coeffs(values.get(r).copied().unwrap_or_default()));
+        row[MULT] = Val::from_u32(uses[r]);
+        if let Some(a) = op.a {
+            row[READ_A] = Val::ONE;
+            row[ID_A] = id(a);
+            row[A..A + D].copy_from_slice(&coeffs(value_of(a)));
+        }
+        if let Some(b) = op.b {
+            row[READ_B] = Val::ONE;
+            row[ID_B] = id(b);
+            row[B..B + D].copy_from_slice(&coeffs(value_of(b)));
+        }
+        if let Some(read) = op.t {
+            let positions: Vec<u32> = match read {
+                Read::Ext(p) => p.to_vec(),
+                Read::Base(p) => vec![p],
+            };
+            for (i, pos) in positions.into_iter().enumerate() {
+                row[T_POS + i] = Val::from_u32(offset + pos);
+                row[T_MASK + i] = Val::ONE;
+                row[T + i] = transcript(pos).unwrap_or_default();
+            }
+        }
+    }
+    RowMajorMatrix::new(rows, COLS)
+}
+
+/// The stand-alone table's trace for `program` run on `input`, and the output.
 pub fn trace(
     program: &ExtProgram,
     input: Challenge,
-    id_base: u32,
 ) -> Result<(RowMajorMatrix<Val>, Challenge), String> {
-    let value_id = |i: usize| Val::from_u32(id_base) + Val::from_usize(i);
-    let values = program.run(input)?;
-    let mut uses = vec![0u32; values.len()];
-    for op in &program.ops {
-        let (ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = *op;
-        uses[a] += 1;
-        uses[b] += 1;
-    }
-    let height = values.len().next_power_of_two().max(super::MIN_ROWS);
-    let mut rows = vec![Val::ZERO; height * COLS];
-    for (id, value) in values.iter().enumerate() {
-        let row = &mut rows[id * COLS..(id + 1) * COLS];
-        row[ACTIVE] = Val::ONE;
-        row[ID_C] = value_id(id);
-        row[C..C + D].copy_from_slice(&coeffs(*value));
-        row[MULT] = Val::from_u32(uses[id]);
-        row[IN_ROW] = Val::from_bool(id == 0);
-        if let Some(ExtOp::Add(a, b) | ExtOp::Mul(a, b)) = id.checked_sub(1).map(|i| program.ops[i])
-        {
-            row[OP_ROW] = Val::ONE;
-            row[ID_A] = value_id(a);
-            row[ID_B] = value_id(b);
-            row[A..A + D].copy_from_slice(&coeffs(values[a]));
-            row[B..B + D].copy_from_slice(&coeffs(values[b]));
-        }
-    }
+    let general = program.program();
+    let values = general.run(|_| None, |_| None, input, false)?;
     let output = *values.last().ok_or("empty program")?;
-    Ok((RowMajorMatrix::new(rows, COLS), output))
+    let trace = program_trace(&general, &values, |_| None, |_| None, &HashMap::new(), 0);
+    Ok((trace, output))
 }
 
 #[cfg(test)]
@@ -323,18 +744,62 @@ mod tests {
 }
 
 #[cfg(test)]
-mod reading_tests {
-    //! The arithmetic table reading ζ from the transcript (the fixture's last table).
+mod program_tests {
+    //! Each constraint of the program table, corrupted in the fixture's program (8 × 20
+    //! weights, one vector, N = 64): row 0 reads ζ, rows 3..=27 compute S_ζ, 28..=47 the dot
+    //! product at ζ, 113 is `y − dot`, 129 the inverse of ζ^N − 1, 131 the constraint
+    //! assertion, then per query (from row 132) the DEEP quotient and the final polynomial.
     use super::*;
     use crate::verifier::fixture::{refused, EXT};
 
+    fn corrupted(cell: (usize, usize)) -> bool {
+        refused(EXT, COLS, cell, |v| v + Val::ONE)
+    }
+
     #[test]
-    fn the_input_is_the_transcripts_challenge() {
-        assert!(refused(EXT, COLS, (0, IN_ROW), |_| Val::ZERO), "input flag");
+    fn the_program_copies_are_pinned() {
+        for (cell, what) in [
+            ((113, ACTIVE), "active flag"),
+            ((113, READ_A), "read flag of a"),
+            ((113, READ_B), "read flag of b"),
+            ((113, ID_A), "operand id of a"),
+            ((113, ID_B), "operand id of b"),
+            ((113, ID_C), "result id"),
+            ((0, T_POS + 1), "transcript position"),
+            ((0, T_MASK + 2), "transcript mask"),
+        ] {
+            assert!(corrupted(cell), "{what}");
+        }
+    }
+
+    #[test]
+    fn unread_inputs_are_zero() {
+        assert!(corrupted((0, A)), "an operand the row does not read");
         assert!(
-            refused(EXT, COLS, (0, C + 1), |v| v + Val::ONE),
-            "input value"
+            corrupted((0, B + 2)),
+            "a second operand the row does not read"
         );
-        assert!(refused(EXT, COLS, (1, C), |v| v + Val::ONE), "a square");
+        assert!(
+            corrupted((113, T + 1)),
+            "a transcript value the row does not read"
+        );
+    }
+
+    #[test]
+    fn each_kind_of_row_is_enforced() {
+        assert!(corrupted((0, T)), "a transcript read (the transcript bus)");
+        assert!(
+            corrupted((10, C + 1)),
+            "a multiply-add of a transcript value"
+        );
+        assert!(corrupted((30, C)), "a scaled transcript read");
+        assert!(corrupted((60, C + 2)), "a Horner step over constants");
+        assert!(corrupted((113, C + 3)), "a subtraction");
+        assert!(corrupted((129, C)), "an inverse");
+        assert!(corrupted((131, C)), "an assertion");
+        assert!(
+            corrupted((137, MULT)),
+            "a result's multiplicity (the value bus)"
+        );
     }
 }

@@ -8,6 +8,13 @@
 //! - **Proof-of-work rows**: the check `sample_bits(bits) == 0` after absorbing the witness:
 //!   the low `bits` bits are zero.
 //!
+//! - **Domain values** (query rows): the verifier's base-field points that depend on the
+//!   index (the DEEP point x, each FRI round's inverse coset point, the final point) are
+//!   products of constants, one selected by each index bit: a [`Chain`] computes
+//!   `init · Π (bit_b ? κ_b : 1)`, one column per factor. Each chain's value and the bits a
+//!   FRI round selects with are offered once on the extension-value bus
+//!   ([`super::ext::BUS`]) as `(id, v, 0, 0, 0)`, ids from the query's value base.
+//!
 //! Each row reads its sample on the transcript bus at the position the verifier fixed, and
 //! decomposes it into 31 boolean bits. The decomposition is made unique by a canonicity
 //! check: KoalaBear's modulus is `2^31 − 2^24 + 1`, so a value whose bits 24..31 are all one
@@ -36,15 +43,72 @@ const BASE: usize = 3;
 const BIT: usize = 4;
 const ALL_HIGH: usize = BIT + BITS;
 const INV: usize = ALL_HIGH + 1;
-/// Width of the table.
-pub const COLS: usize = INV + 1;
+const VBASE: usize = INV + 1;
+// The chains' product columns follow.
+const CHAINS: usize = VBASE + 1;
 
 const P_ACTIVE: usize = 0;
 const P_POS: usize = 1;
 const P_QUERY: usize = 2;
 const P_BASE: usize = 3;
 const P_POW: usize = 4;
-const PERIODIC: usize = 5;
+const P_VBASE: usize = 5;
+const PERIODIC: usize = 6;
+
+/// A base-field value computed from a query index's bits: `init · Π (bit_b ? κ_b : 1)` over
+/// the `(b, κ_b)` factors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    /// The constant the product starts from.
+    pub init: Val,
+    /// Each factor: the bit that selects it and its constant.
+    pub factors: Vec<(usize, Val)>,
+}
+
+impl Chain {
+    /// The chain's value for the index `bits` (bit `b` of `index`).
+    pub fn eval(&self, index: u64) -> Val {
+        self.factors
+            .iter()
+            .filter(|(b, _)| (index >> b) & 1 == 1)
+            .fold(self.init, |acc, (_, k)| acc * *k)
+    }
+}
+
+/// What query rows offer on the extension-value bus, in id order from the query's value base:
+/// each chain's value, then each listed bit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Domain {
+    /// The chains.
+    pub chains: Vec<Chain>,
+    /// Bits offered on their own.
+    pub bits: Vec<usize>,
+}
+
+impl Domain {
+    /// Values offered per query.
+    pub fn len(&self) -> usize {
+        self.chains.len() + self.bits.len()
+    }
+
+    /// Whether nothing is offered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The offered values for `index`, in id order.
+    pub fn values(&self, index: u64) -> Vec<Val> {
+        self.chains
+            .iter()
+            .map(|c| c.eval(index))
+            .chain(self.bits.iter().map(|b| Val::from_u64((index >> b) & 1)))
+            .collect()
+    }
+
+    fn columns(&self) -> usize {
+        self.chains.iter().map(|c| c.factors.len().max(1)).sum()
+    }
+}
 
 /// What a row checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +117,8 @@ pub enum Check {
     Query {
         /// First index id of this query.
         base: u32,
+        /// First id of its domain values on the extension-value bus.
+        values: u32,
     },
     /// A proof-of-work check.
     Pow,
@@ -75,6 +141,7 @@ pub struct IndexTable {
     pow_bits: usize,
     // (shift, number of openings reading the shifted index), in id order.
     shifts: Vec<(usize, u32)>,
+    domain: Domain,
 }
 
 impl IndexTable {
@@ -85,6 +152,7 @@ impl IndexTable {
         index_bits: usize,
         shifts: &[(usize, u32)],
         pow_bits: usize,
+        domain: &Domain,
     ) -> Self {
         let height = rows.len().next_power_of_two().max(super::MIN_ROWS);
         let mut periodic = vec![vec![Val::ZERO; height]; PERIODIC];
@@ -92,9 +160,10 @@ impl IndexTable {
             periodic[P_ACTIVE][r] = Val::ONE;
             periodic[P_POS][r] = Val::from_u32(row.pos);
             match row.check {
-                Check::Query { base } => {
+                Check::Query { base, values } => {
                     periodic[P_QUERY][r] = Val::ONE;
                     periodic[P_BASE][r] = Val::from_u32(base);
+                    periodic[P_VBASE][r] = Val::from_u32(values);
                 }
                 Check::Pow => periodic[P_POW][r] = Val::ONE,
             }
@@ -104,11 +173,28 @@ impl IndexTable {
             index_bits: index_bits.min(BITS),
             pow_bits: pow_bits.min(BITS),
             shifts: shifts.to_vec(),
+            domain: domain.clone(),
         }
+    }
+
+    fn width(&self) -> usize {
+        CHAINS + self.domain.columns()
     }
 }
 
-periodic_table!(IndexTable, COLS);
+impl p3_air::BaseAir<Val> for IndexTable {
+    fn width(&self) -> usize {
+        IndexTable::width(self)
+    }
+
+    fn num_periodic_columns(&self) -> usize {
+        self.periodic.len()
+    }
+
+    fn periodic_columns(&self) -> std::borrow::Cow<'_, [Vec<Val>]> {
+        std::borrow::Cow::Borrowed(&self.periodic)
+    }
+}
 
 impl<AB> Air<AB> for IndexTable
 where
@@ -124,6 +210,7 @@ where
             (POS, P_POS),
             (QUERY, P_QUERY),
             (BASE, P_BASE),
+            (VBASE, P_VBASE),
         ] {
             builder.assert_eq(c(column), p(source));
         }
@@ -167,15 +254,53 @@ where
                 c(QUERY) * AB::Expr::from_u32(*reads),
             );
         }
+
+        // Domain values: each chain's running product, one factor per column (degree 2):
+        // p_l = p_{l−1} · (1 + bit_b·(κ − 1)), p_{−1} = init.
+        let values = LookupBus::new(super::ext::BUS);
+        let offer = |builder: &mut AB, id: usize, v: AB::Expr| {
+            let tuple = vec![
+                c(VBASE) + AB::Expr::from_usize(id),
+                v,
+                AB::Expr::ZERO,
+                AB::Expr::ZERO,
+                AB::Expr::ZERO,
+            ];
+            values.table_entry(builder, tuple, c(QUERY));
+        };
+        let mut col = CHAINS;
+        for (j, chain) in self.domain.chains.iter().enumerate() {
+            let mut prev = AB::Expr::from(chain.init);
+            if chain.factors.is_empty() {
+                builder.assert_eq(c(col), prev.clone());
+                col += 1;
+            }
+            for (b, k) in &chain.factors {
+                let factor = AB::Expr::ONE + bits[*b].clone() * AB::Expr::from(*k - Val::ONE);
+                builder.assert_eq(c(col), prev * factor);
+                prev = c(col);
+                col += 1;
+            }
+            offer(builder, j, c(col - 1));
+        }
+        for (t, b) in self.domain.bits.iter().enumerate() {
+            offer(builder, self.domain.chains.len() + t, bits[*b].clone());
+        }
     }
 }
 
 /// The trace for `rows` with the samples' values (`values[pos − first]`).
-pub fn trace(rows: &[IndexRow], values: &[Val], first: u32) -> RowMajorMatrix<Val> {
+pub fn trace(
+    table: &IndexTable,
+    rows: &[IndexRow],
+    values: &[Val],
+    first: u32,
+) -> RowMajorMatrix<Val> {
+    let cols = table.width();
     let height = rows.len().next_power_of_two().max(super::MIN_ROWS);
-    let mut out = vec![Val::ZERO; height * COLS];
+    let mut out = vec![Val::ZERO; height * cols];
     for r in 0..height {
-        let t = &mut out[r * COLS..(r + 1) * COLS];
+        let t = &mut out[r * cols..(r + 1) * cols];
         // Padding rows decompose 0.
         let mut v = 0;
         if let Some(row) = rows.get(r) {
@@ -186,9 +311,10 @@ pub fn trace(rows: &[IndexRow], values: &[Val], first: u32) -> RowMajorMatrix<Va
                 .map_or(0, PrimeField32::as_canonical_u32);
             t[ACTIVE] = Val::ONE;
             t[POS] = Val::from_u32(row.pos);
-            if let Check::Query { base } = row.check {
+            if let Check::Query { base, values } = row.check {
                 t[QUERY] = Val::ONE;
                 t[BASE] = Val::from_u32(base);
+                t[VBASE] = Val::from_u32(values);
             }
         }
         for j in 0..BITS {
@@ -197,8 +323,23 @@ pub fn trace(rows: &[IndexRow], values: &[Val], first: u32) -> RowMajorMatrix<Va
         let high = Val::from_u32((v >> HIGH).count_ones()) - Val::from_usize(BITS - HIGH);
         t[INV] = high.try_inverse().unwrap_or(Val::ZERO);
         t[ALL_HIGH] = Val::ONE - high * t[INV];
+        let mut col = CHAINS;
+        for chain in &table.domain.chains {
+            let mut acc = chain.init;
+            if chain.factors.is_empty() {
+                t[col] = acc;
+                col += 1;
+            }
+            for (b, k) in &chain.factors {
+                if (v >> b) & 1 == 1 {
+                    acc *= *k;
+                }
+                t[col] = acc;
+                col += 1;
+            }
+        }
     }
-    RowMajorMatrix::new(out, COLS)
+    RowMajorMatrix::new(out, cols)
 }
 
 #[cfg(test)]
@@ -209,7 +350,8 @@ mod tests {
     use crate::verifier::fixture::{refused, INDEX};
 
     fn corrupted(cell: (usize, usize), f: impl Fn(Val) -> Val) -> bool {
-        refused(INDEX, COLS, cell, f)
+        let cols = crate::verifier::fixture::honest().traces[INDEX].width;
+        refused(INDEX, cols, cell, f)
     }
 
     #[test]
@@ -218,6 +360,29 @@ mod tests {
         assert!(corrupted((3, POS), |v| v + Val::ONE), "sample position");
         assert!(corrupted((3, QUERY), |_| Val::ZERO), "query flag");
         assert!(corrupted((3, BASE), |v| v + Val::ONE), "index id base");
+    }
+
+    #[test]
+    fn the_domain_values_are_the_chains() {
+        // Row 3 is query 0; the chains' columns follow the fixed ones (x: 9 factors, the
+        // round's s⁻¹: 8, the final point: 8).
+        assert!(
+            corrupted((3, CHAINS + 4), |v| v + Val::ONE),
+            "a factor of x"
+        );
+        assert!(
+            corrupted((3, CHAINS + 8), |v| v + Val::ONE),
+            "x itself (offered)"
+        );
+        assert!(
+            corrupted((5, CHAINS + 12), |v| v + Val::ONE),
+            "a factor of s⁻¹"
+        );
+        assert!(
+            corrupted((5, CHAINS + 24), |v| v + Val::ONE),
+            "the final point"
+        );
+        assert!(corrupted((3, VBASE), |v| v + Val::ONE), "the value id base");
     }
 
     #[test]
@@ -232,7 +397,8 @@ mod tests {
     fn the_decomposition_is_canonical() {
         let pad = 60;
         let mut w = crate::verifier::fixture::honest();
-        let row = &mut w.traces[INDEX].values[pad * COLS..(pad + 1) * COLS];
+        let cols = w.traces[INDEX].width;
+        let row = &mut w.traces[INDEX].values[pad * cols..(pad + 1) * cols];
         row[BIT] = Val::ONE;
         for b in &mut row[BIT + HIGH..BIT + BITS] {
             *b = Val::ONE;

@@ -23,7 +23,9 @@ macro_rules! periodic_table {
     };
 }
 
+pub mod deep;
 pub mod ext;
+pub mod fri;
 pub mod index;
 pub mod poseidon2;
 pub mod transcript;

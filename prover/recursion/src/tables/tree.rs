@@ -18,8 +18,10 @@
 //! - its index, accumulated from the direction bits (`acc = Σ bit·2^level`), is read on the
 //!   index bus under the opening's index id, so the path is the one the query index selects.
 //!
-//! The leaf rows' values are the opened values (witness); the FRI checks of part 2 will read
-//! them on a bus.
+//! The leaf rows' values are the opened values (witness). Slots a leaf row does not absorb
+//! are zero, and every leaf row offers its eight values once on [`CHUNK_BUS`] as
+//! `(chunk id, v0..v7)`: the DEEP table reads the input trees' leaves there and the FRI table
+//! the commit-phase rounds' leaves, so the values they reduce and fold are the values hashed.
 
 use p3_air::{Air, AirBuilder, PermutationAirBuilder};
 use p3_field::PrimeCharacteristicRing;
@@ -33,6 +35,8 @@ use starkscale_prover::config::Val;
 
 /// Digest width and sponge rate.
 pub const DIGEST: usize = 8;
+/// Name of the bus carrying `(chunk id, v0..v7)`: the values of one leaf row.
+pub const CHUNK_BUS: &str = "leaf-chunks";
 
 // Witness columns. The first four are copies of periodic columns the buses read.
 const ACTIVE: usize = 0;
@@ -46,8 +50,10 @@ const IN: usize = PREV + WIDTH;
 const OUT: usize = IN + WIDTH;
 const ACC: usize = OUT + WIDTH;
 const PREV_ACC: usize = ACC + 1;
+const CHUNK: usize = PREV_ACC + 1;
+const LEAF: usize = CHUNK + 1;
 /// Width of the table.
-pub const COLS: usize = PREV_ACC + 1;
+pub const COLS: usize = LEAF + 1;
 
 // Periodic columns (the layout).
 const P_LEAF: usize = 0;
@@ -65,7 +71,9 @@ const P_POW: usize = P_ACC_KEEP + 1;
 const P_LAST: usize = P_POW + 1;
 const P_ROOT_POS: usize = P_LAST + 1;
 const P_INDEX_ID: usize = P_ROOT_POS + 1;
-const PERIODIC: usize = P_INDEX_ID + 1;
+// Leaf rows: the chunk id under which the row's values are offered.
+const P_CHUNK: usize = P_INDEX_ID + 1;
+const PERIODIC: usize = P_CHUNK + 1;
 
 /// What the verifier fixes about one opening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,10 +86,13 @@ pub struct OpeningLayout {
     pub root_pos: u32,
     /// The index-bus id under which the index table offers this opening's leaf index.
     pub index_id: u32,
+    /// The chunk id of the leaf's first row on [`CHUNK_BUS`] (its rows take consecutive ids).
+    pub chunk_base: u32,
 }
 
 impl OpeningLayout {
-    fn leaf_rows(&self) -> usize {
+    /// Rows hashing the leaf: one per chunk of up to 8 values.
+    pub fn leaf_rows(&self) -> usize {
         self.values.div_ceil(DIGEST)
     }
 
@@ -129,6 +140,7 @@ impl TreeTable {
                     periodic[P_KEEP + j][r] = Val::from_bool(!absorbs && chunk > 0);
                 }
                 periodic[P_KEEP_CAP][r] = Val::from_bool(chunk > 0);
+                periodic[P_CHUNK][r] = Val::from_u32(o.chunk_base) + Val::from_usize(chunk);
                 r += 1;
             }
             for level in 0..o.depth {
@@ -165,6 +177,8 @@ where
             (LAST, p(P_LAST)),
             (ROOT_POS, p(P_ROOT_POS)),
             (INDEX_ID, p(P_INDEX_ID)),
+            (CHUNK, p(P_CHUNK)),
+            (LEAF, p(P_LEAF)),
         ] {
             builder.assert_eq(c(column), value);
         }
@@ -185,6 +199,8 @@ where
             );
             builder
                 .assert_zero(p(P_LEAF) * c(IN + DIGEST + j) - p(P_KEEP_CAP) * c(PREV + DIGEST + j));
+            // A slot the row does not absorb holds zero (readers of the chunk take it as is).
+            builder.assert_zero((p(P_LEAF) - p(P_MASK + j)) * c(VAL + j));
         }
         // Compression rows: the running digest (the previous output) and the sibling (in the
         // value columns), ordered by the direction bit; the bit joins the index.
@@ -215,6 +231,11 @@ where
             vec![c(INDEX_ID), c(ACC)],
             Count::bounded(c(LAST), 1),
         );
+        // Every leaf row's values, offered once to the DEEP and FRI tables.
+        let chunk: Vec<AB::Expr> = std::iter::once(c(CHUNK))
+            .chain((VAL..VAL + DIGEST).map(c))
+            .collect();
+        LookupBus::new(CHUNK_BUS).table_entry(builder, chunk, c(LEAF));
     }
 }
 
@@ -232,10 +253,19 @@ pub fn trace(
     let mut prev = [Val::ZERO; WIDTH];
     let mut prev_acc = Val::ZERO;
     for (o, w) in layout.iter().zip(openings) {
-        let mut emit = |r: &mut usize, vals: &[Val], bit: u32, input: [Val; WIDTH], acc: Val| {
+        let mut emit = |r: &mut usize,
+                        vals: &[Val],
+                        bit: u32,
+                        input: [Val; WIDTH],
+                        acc: Val,
+                        chunk: Option<Val>| {
             let out = perm.permute(input);
             let row = &mut rows[*r * COLS..(*r + 1) * COLS];
             row[ACTIVE] = Val::ONE;
+            if let Some(chunk) = chunk {
+                row[CHUNK] = chunk;
+                row[LEAF] = Val::ONE;
+            }
             row[VAL..VAL + vals.len()].copy_from_slice(vals);
             row[BIT] = Val::from_u32(bit);
             row[PREV..PREV + WIDTH].copy_from_slice(&prev);
@@ -251,9 +281,10 @@ pub fn trace(
         };
         // The leaf hash.
         let mut state = [Val::ZERO; WIDTH];
-        for chunk in w.values.chunks(DIGEST).take(o.leaf_rows()) {
+        for (i, chunk) in w.values.chunks(DIGEST).take(o.leaf_rows()).enumerate() {
             state[..chunk.len()].copy_from_slice(chunk);
-            state = emit(&mut r, chunk, 0, state, Val::ZERO);
+            let id = Val::from_u32(o.chunk_base) + Val::from_usize(i);
+            state = emit(&mut r, chunk, 0, state, Val::ZERO, Some(id));
         }
         // The path.
         let mut cur: [Val; DIGEST] = std::array::from_fn(|j| state[j]);
@@ -265,7 +296,7 @@ pub fn trace(
             let mut input = [Val::ZERO; WIDTH];
             input[..DIGEST].copy_from_slice(&left);
             input[DIGEST..].copy_from_slice(&right);
-            let out = emit(&mut r, sib, bit, input, Val::from_u64(acc));
+            let out = emit(&mut r, sib, bit, input, Val::from_u64(acc), None);
             cur = std::array::from_fn(|j| out[j]);
         }
         if o.depth > 0 && r > 0 {
@@ -322,6 +353,14 @@ mod tests {
             "carried capacity"
         );
         assert!(corrupted((20, IN + DIGEST), plus_one), "initial capacity");
+    }
+
+    #[test]
+    fn the_leaf_chunks_are_offered_as_hashed() {
+        // The trace leaf absorbs one value: its other slots must be zero.
+        assert!(corrupted((0, VAL + 3), plus_one), "an unabsorbed slot");
+        assert!(corrupted((21, CHUNK), plus_one), "chunk id");
+        assert!(corrupted((21, LEAF), |_| Val::ZERO), "leaf flag");
     }
 
     #[test]
