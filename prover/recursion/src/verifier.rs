@@ -131,7 +131,30 @@ pub fn shard_circuit(
     let prep_root = vk.commitment.map(Val::new);
     let outputs = statement_outputs(vk, x, y, binding)?;
     let layout = layout(&events, &public, &outputs, &prep_root, &opened)?;
-    let witness = ShardWitness {
+    Ok((layout, witness_of(&events, &opened)))
+}
+
+/// What a prover would hand the circuit for `proof`, whether or not it verifies: the layout
+/// and witness of its lenient replay (`replay_shard_lenient`: proof-of-work and Merkle checks
+/// recorded but not enforced), and the native verdict. The circuit must refuse the witness of
+/// every proof the native verifier refuses (the differential tests).
+pub fn shard_circuit_lenient(
+    vk: &VerifyingKey,
+    x: &IntMatrix,
+    y: &IntMatrix,
+    binding: &Binding,
+    proof: &ShardProof,
+) -> Result<(ShardLayout, ShardWitness, Result<(), String>), VerifyError> {
+    let (events, public, opened, verdict) =
+        openings::replay_shard_lenient(vk, x, y, binding, proof)?;
+    let prep_root = vk.commitment.map(Val::new);
+    let outputs = statement_outputs(vk, x, y, binding)?;
+    let layout = layout(&events, &public, &outputs, &prep_root, &opened)?;
+    Ok((layout, witness_of(&events, &opened), verdict))
+}
+
+fn witness_of(events: &[Event], opened: &ProofOpenings) -> ShardWitness {
+    ShardWitness {
         values: events.iter().map(|e| e.call.value()).collect(),
         openings: opened
             .queries
@@ -143,8 +166,7 @@ pub fn shard_circuit(
                 siblings: o.siblings.clone(),
             })
             .collect(),
-    };
-    Ok((layout, witness))
+    }
 }
 
 /// The layout of the circuit checking a proof of this statement, from the statement and the

@@ -40,15 +40,39 @@ pub(crate) struct Replay {
 /// verification fails.
 pub(crate) fn replay(
     proof: &Proof<ShardStarkConfig>,
-    (air, public, key): &VerifierInputs,
+    inputs: &VerifierInputs,
 ) -> Result<Replay, String> {
-    let mmcs = RecordingMmcs::new();
+    let (replay, verdict) = run(proof, inputs, false)?;
+    verdict.map(|()| replay)
+}
+
+/// [`replay`] for a proof that may not verify: proof-of-work checks and Merkle openings are
+/// recorded but never refused, so the native verifier records the whole transcript and the
+/// input openings (and, when the final polynomial matches, the rounds') before its first
+/// failing check. Returns what was recorded and the native verdict. Used to build the
+/// witness a cheating prover would hand the circuit; the circuit must then refuse it.
+pub(crate) fn replay_lenient(
+    proof: &Proof<ShardStarkConfig>,
+    inputs: &VerifierInputs,
+) -> Result<(Replay, Result<(), String>), String> {
+    run(proof, inputs, true)
+}
+
+fn run(
+    proof: &Proof<ShardStarkConfig>,
+    (air, public, key): &VerifierInputs,
+    lenient: bool,
+) -> Result<(Replay, Result<(), String>), String> {
+    let mmcs = RecordingMmcs::with_leniency(lenient);
     let pcs = RecordingPcs::new(
         Dft::default(),
         mmcs.clone(),
         fri_parameters(ExtensionMmcs::new(mmcs.clone())),
     );
     let challenger = RecordingChallenger::new();
+    if let Ok(mut log) = challenger.log.lock() {
+        log.lenient = lenient;
+    }
     let config =
         RecordingConfig::new(pcs, challenger.clone()).with_ood_proof_of_work_bits(OOD_POW_BITS);
     // The proof's types do not depend on the recorders: re-read its encoding under them.
@@ -63,16 +87,18 @@ pub(crate) fn replay(
         degree_bits: key.degree_bits,
         commitment: key.commitment.clone(),
     };
-    match catch_unwind(AssertUnwindSafe(|| {
+    let verdict = match catch_unwind(AssertUnwindSafe(|| {
         verify_with_preprocessed(&config, air, &recorded, public, Some(&key))
     })) {
-        Ok(Ok(())) => Ok(Replay {
-            events: challenger.events(),
-            multi_openings: mmcs.recorded(),
-        }),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("{e:?}")),
         Err(_) => Err("malformed proof (verifier panicked)".into()),
-    }
+    };
+    let replay = Replay {
+        events: challenger.events(),
+        multi_openings: mmcs.recorded(),
+    };
+    Ok((replay, verdict))
 }
 
 /// Runs the native verifier on `proof` with a challenger that records every Fiat–Shamir call
@@ -158,6 +184,8 @@ struct Log {
     events: Vec<Event>,
     roots: u32,
     challenges: u32,
+    // Proof-of-work checks pass whatever the witness (the sample is still recorded).
+    lenient: bool,
 }
 
 /// The shard configuration's challenger, logging every call.
@@ -309,7 +337,8 @@ impl GrindingChallenger for RecordingChallenger {
             return true;
         }
         self.observe_tagged(witness, Tag::PowWitness);
-        self.sample_bits_tagged(bits, Tag::PowSample { bits: bits as u8 }) == 0
+        let passes = self.sample_bits_tagged(bits, Tag::PowSample { bits: bits as u8 }) == 0;
+        passes || self.log.lock().is_ok_and(|l| l.lenient)
     }
 
     /// Finds a witness on a throwaway copy, then applies it here (only provers grind; the
