@@ -16,6 +16,7 @@ use starkscale_protocol::job::Operand;
 use starkscale_protocol::manifest::Manifest;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{ShardCredit, ShardProved};
+use starkscale_protocol::validate::ProofCheckError;
 use starkscale_protocol::{JobLimits, SignedEnvelope};
 
 use crate::convert::{shard_verifying_key, to_prover};
@@ -88,6 +89,10 @@ pub enum SettlementError {
     /// Something inside does not check out.
     #[error("settlement rejected: {0}")]
     Invalid(String),
+    /// This node could not check it for a reason of its own (a shard key it cannot derive, a
+    /// configuration it does not speak, a conversion): not evidence against the aggregator.
+    #[error("settlement not checkable here: {0}")]
+    Local(String),
     /// It was settled on another network than the one it is checked for.
     #[error("settlement was made on network {found}, not on this node's network {expected}")]
     Network {
@@ -218,7 +223,7 @@ fn verify_on(
     {
         return Err(invalid("X does not match the manifest's chunk hashes"));
     }
-    let (m, k, n) = manifest.dims();
+    let (m, _, n) = manifest.dims();
     if (settlement.result.rows(), settlement.result.cols()) != (m as usize, n as usize) {
         return Err(invalid("result has the wrong shape"));
     }
@@ -229,7 +234,7 @@ fn verify_on(
             plan.shard_count()
         )));
     }
-    let x = to_prover(&settlement.x).map_err(|e| invalid(e.to_string()))?;
+    let x = to_prover(&settlement.x).map_err(|e| SettlementError::Local(format!("X: {e}")))?;
     let mut rows = Vec::with_capacity(settlement.result.len());
     let mut credits = Vec::new();
     for (index, frame) in settlement.shard_proofs.iter().enumerate() {
@@ -244,15 +249,14 @@ fn verify_on(
                 "shard {index}: frame is for another job or shard"
             )));
         }
-        let vk = shard_verifying_key(manifest, index as u32, range.len(), k)
-            .map_err(|e| invalid(format!("shard {index}: {e}")))?;
-        if msg.commitment != vk.commitment_bytes() {
-            return Err(invalid(format!(
-                "shard {index}: proof names another commitment"
-            )));
-        }
+        let in_shard = |e: ProofCheckError| match e {
+            ProofCheckError::Local(e) => SettlementError::Local(format!("shard {index}: {e}")),
+            e => invalid(format!("shard {index}: {e}")),
+        };
+        let vk = shard_key(manifest, index as u32, range.len()).map_err(in_shard)?;
+        check_commitment(&vk, msg).map_err(in_shard)?;
         if !already_verified.contains(blake3::hash(&frame.0).as_bytes()) {
-            verify_shard(&vk, &x, msg).map_err(|e| invalid(format!("shard {index}: {e}")))?;
+            verify_shard(&vk, &x, msg).map_err(in_shard)?;
         }
         rows.extend_from_slice(msg.output.data());
         credits.push(ShardCredit {
@@ -274,21 +278,81 @@ fn verify_on(
     })
 }
 
-/// Verifies one shard's proof against its verifying key and X.
+fn local(e: impl std::fmt::Display) -> ProofCheckError {
+    ProofCheckError::Local(e.to_string())
+}
+
+/// The verifying key of shard `index` (`rows` rows) from the manifest. Failing to derive it
+/// is this node's problem (a configuration it does not speak, a shape outside what it
+/// verifies), not the sender's.
+fn shard_key(
+    manifest: &Manifest,
+    index: u32,
+    rows: u32,
+) -> Result<starkscale_prover::VerifyingKey, ProofCheckError> {
+    shard_verifying_key(manifest, index, rows, manifest.w.cols).map_err(local)
+}
+
+fn check_commitment(
+    vk: &starkscale_prover::VerifyingKey,
+    msg: &ShardProved,
+) -> Result<(), ProofCheckError> {
+    if msg.commitment == vk.commitment_bytes() {
+        Ok(())
+    } else {
+        Err(ProofCheckError::Invalid(
+            "proof names a commitment other than the job's shard".into(),
+        ))
+    }
+}
+
+/// Checks one shard proof of a job: the shard's key from the manifest, the commitment the
+/// proof names, then the STARK against X and the claimed output. Runs on the blocking pool.
+pub fn check_shard_proof(
+    manifest: &Manifest,
+    x: &IntMatrix,
+    msg: &ShardProved,
+) -> Result<(), ProofCheckError> {
+    let plan = manifest.plan().map_err(local)?;
+    let range = plan.shard(msg.shard).ok_or_else(|| {
+        ProofCheckError::Invalid(format!("shard {} is not in the plan", msg.shard))
+    })?;
+    let vk = shard_key(manifest, msg.shard, range.len())?;
+    check_commitment(&vk, msg)?;
+    verify_shard(&vk, &to_prover(x).map_err(local)?, msg)
+}
+
+/// Verifies one shard's proof against its verifying key and X. Only a proof that is wrong
+/// is [`ProofCheckError::Invalid`]; a conversion that fails here, or a job whose bounds
+/// could wrap the field (the entry peer's doing, not the prover's), is
+/// [`ProofCheckError::Local`].
 pub fn verify_shard(
     vk: &starkscale_prover::VerifyingKey,
     x: &starkscale_prover::IntMatrix,
     msg: &ShardProved,
-) -> anyhow::Result<()> {
-    let y = to_prover(&msg.output)?;
-    let proof = starkscale_prover::ShardProof::from_bytes(&msg.proof.0)?;
+) -> Result<(), ProofCheckError> {
+    use starkscale_prover::VerifyError as E;
+    let y = to_prover(&msg.output).map_err(local)?;
+    if starkscale_protocol::job::worst_case_accumulator(
+        u64::from(vk.k),
+        vk.weight_bound,
+        x.max_abs(),
+    )
+    .is_none()
+    {
+        return Err(local("the job's exactness bound does not fit in 128 bits"));
+    }
+    let proof = starkscale_prover::ShardProof::from_bytes(&msg.proof.0)
+        .map_err(|e| ProofCheckError::Invalid(e.to_string()))?;
     let binding = starkscale_prover::Binding {
         job_id: *msg.job.as_bytes(),
         shard_index: msg.shard,
         worker: *msg.worker.as_bytes(),
     };
-    starkscale_prover::verify(vk, x, &y, &binding, &proof)?;
-    Ok(())
+    starkscale_prover::verify(vk, x, &y, &binding, &proof).map_err(|e| match e {
+        E::Overflow(_) => local(e),
+        e => ProofCheckError::Invalid(e.to_string()),
+    })
 }
 
 /// Checks the manifest's shard commitments against W by recomputing them (what a client that

@@ -188,6 +188,26 @@ pub enum Reason {
         /// The prover's message.
         detail: String,
     },
+    /// This peer could not check the proof, for a reason of its own.
+    #[error("proof not checkable here: {detail}")]
+    ProofNotCheckable {
+        /// Why (a key it cannot derive, a configuration it does not speak, a conversion).
+        detail: String,
+    },
+}
+
+/// Why a proof check did not pass, as the caller's prover reports it. Only
+/// [`ProofCheckError::Invalid`] is the sender's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofCheckError {
+    /// The proof, or what it claims, is wrong: the sender is penalised.
+    #[error("{0}")]
+    Invalid(String),
+    /// This peer could not check it (a key it cannot derive, a configuration it does not
+    /// speak, a conversion that failed here): the message is dropped, nobody is penalised.
+    #[error("{0}")]
+    Local(String),
 }
 
 /// Most configuration ids in a heartbeat.
@@ -245,11 +265,17 @@ impl<T: GossipPayload> NeedsProofCheck<T> {
         self.envelope.message()
     }
 
-    /// The final verdict given the prover's answer.
-    pub fn finish(self, proof_check: Result<(), String>) -> Verdict<SignedEnvelope<T>> {
+    /// The final verdict given the prover's answer: an invalid proof rejects, a check that
+    /// failed for a local reason ignores.
+    pub fn finish(self, proof_check: Result<(), ProofCheckError>) -> Verdict<SignedEnvelope<T>> {
         match proof_check {
             Ok(()) => Verdict::Accept(self.envelope),
-            Err(detail) => Verdict::Reject(Reason::InvalidProof { detail }),
+            Err(ProofCheckError::Invalid(detail)) => {
+                Verdict::Reject(Reason::InvalidProof { detail })
+            }
+            Err(ProofCheckError::Local(detail)) => {
+                Verdict::Ignore(Reason::ProofNotCheckable { detail })
+            }
         }
     }
 }

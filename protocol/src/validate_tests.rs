@@ -237,8 +237,15 @@ fn shard_proved_needs_a_proof_check() {
     assert_eq!(pending.message().shard, 1);
     assert!(pending.clone().finish(Ok(())).is_accept());
     assert!(matches!(
-        pending.finish(Err("FRI query 3 failed".into())),
+        pending
+            .clone()
+            .finish(Err(ProofCheckError::Invalid("FRI query 3 failed".into()))),
         Verdict::Reject(Reason::InvalidProof { .. })
+    ));
+    // A check that failed for this peer's own reason is nobody's fault.
+    assert!(matches!(
+        pending.finish(Err(ProofCheckError::Local("speaks configuration 3".into()))),
+        Verdict::Ignore(Reason::ProofNotCheckable { .. })
     ));
 
     // Wrong output shape, wrong configuration, empty proof: rejected.

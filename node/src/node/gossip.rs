@@ -4,14 +4,16 @@
 use starkscale_protocol::lease::Claim;
 use starkscale_protocol::messages::{topics, AggregatorHeartbeat, JobSettled, ShardProved};
 use starkscale_protocol::status::Outcome;
-use starkscale_protocol::validate::{self, AcceptedGossip, NeedsProofCheck, Verdict as PVerdict};
+use starkscale_protocol::validate::{
+    self, AcceptedGossip, NeedsProofCheck, ProofCheckError, Verdict as PVerdict,
+};
 use starkscale_protocol::SignedEnvelope;
 use tracing::{debug, info, warn};
 
 use super::{now_ms, Internal, Node, Origin};
-use crate::convert::{shard_verifying_key, to_prover};
 use crate::db::FrameKind;
 use crate::network::Verdict;
+use crate::settlement::SettlementError;
 
 impl Node {
     /// A gossip message on `topic`.
@@ -165,19 +167,11 @@ impl Node {
             return;
         };
         let manifest = record.manifest.clone();
-        let rows = record.plan.shard(shard).map_or(0, |r| r.len());
         let tx = self.internal.clone();
         let msg = msg.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let result = (|| -> anyhow::Result<()> {
-                let vk = shard_verifying_key(&manifest, shard, rows, manifest.w.cols)?;
-                if msg.commitment != vk.commitment_bytes() {
-                    anyhow::bail!("proof names a commitment other than the job's shard");
-                }
-                crate::settlement::verify_shard(&vk, &to_prover(&x)?, &msg)
-            })()
-            .map_err(|e| e.to_string());
+            let result = crate::settlement::check_shard_proof(&manifest, &x, &msg);
             let _ = tx.blocking_send(Internal::ProofChecked {
                 frame,
                 origin,
@@ -198,7 +192,7 @@ impl Node {
         &mut self,
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<(), String>,
+        result: Result<(), ProofCheckError>,
         elapsed: std::time::Duration,
     ) {
         self.done_checking(&frame);
@@ -217,6 +211,12 @@ impl Node {
         };
         let env = match check.finish(result) {
             PVerdict::Accept(env) => env,
+            PVerdict::Ignore(reason) => {
+                warn!(%reason, "a shard proof could not be checked here");
+                self.report(&origin, Verdict::Ignore, &reason.to_string())
+                    .await;
+                return;
+            }
             other => {
                 let why = other.reason().map(|r| r.to_string()).unwrap_or_default();
                 self.metrics.proofs_rejected.inc();
@@ -282,23 +282,28 @@ impl Node {
         let tx = self.internal.clone();
         let network = self.network;
         tokio::task::spawn_blocking(move || {
-            let result = (|| -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+            let result = (|| -> Result<Vec<(u32, Vec<u8>)>, ProofCheckError> {
                 let verified = crate::settlement::verify_settlement_skipping(
                     &msg.settlement.0,
                     &network,
                     &known,
-                )?;
+                )
+                .map_err(|e| match e {
+                    SettlementError::Local(_) => ProofCheckError::Local(e.to_string()),
+                    e => ProofCheckError::Invalid(e.to_string()),
+                })?;
+                let wrong = |why: &str| Err(ProofCheckError::Invalid(why.into()));
                 if verified.settlement.manifest != manifest {
-                    anyhow::bail!("settlement is for another manifest");
+                    return wrong("settlement is for another manifest");
                 }
                 if verified.aggregator != msg.aggregator {
-                    anyhow::bail!("settlement signed by another aggregator than the message");
+                    return wrong("settlement signed by another aggregator than the message");
                 }
                 if starkscale_protocol::messages::result_hash(&verified.result) != msg.result_hash {
-                    anyhow::bail!("result hash does not match the settled result");
+                    return wrong("result hash does not match the settled result");
                 }
                 if verified.credits != msg.credits {
-                    anyhow::bail!("credits do not match the settled proofs");
+                    return wrong("credits do not match the settled proofs");
                 }
                 // The proofs are in credit order (checked by the verification above).
                 Ok(verified
@@ -307,8 +312,7 @@ impl Node {
                     .map(|c| c.shard)
                     .zip(verified.settlement.shard_proofs.into_iter().map(|b| b.0))
                     .collect())
-            })()
-            .map_err(|e| e.to_string());
+            })();
             let _ = tx.blocking_send(Internal::SettlementChecked {
                 frame,
                 origin,
@@ -321,12 +325,18 @@ impl Node {
         &mut self,
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<Vec<(u32, Vec<u8>)>, String>,
+        result: Result<Vec<(u32, Vec<u8>)>, ProofCheckError>,
     ) {
         let proofs = match result {
             Ok(proofs) => proofs,
+            Err(ProofCheckError::Local(why)) => {
+                warn!(reason = %why, "a settlement could not be checked here");
+                self.report(&origin, Verdict::Ignore, &why).await;
+                return;
+            }
             Err(why) => {
-                self.report(&origin, Verdict::Reject, &why).await;
+                self.report(&origin, Verdict::Reject, &why.to_string())
+                    .await;
                 return;
             }
         };

@@ -191,7 +191,7 @@ enum Internal {
     ProofChecked {
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<(), String>,
+        result: Result<(), starkscale_protocol::validate::ProofCheckError>,
         elapsed: Duration,
     },
     /// A settlement was checked.
@@ -199,7 +199,7 @@ enum Internal {
         frame: Vec<u8>,
         origin: Origin,
         /// The settlement's shard-proof frames by shard (all verified), or why it was refused.
-        result: Result<Vec<(u32, Vec<u8>)>, String>,
+        result: Result<Vec<(u32, Vec<u8>)>, starkscale_protocol::validate::ProofCheckError>,
     },
     /// X of a job was fetched (or failed to be).
     XFetched {

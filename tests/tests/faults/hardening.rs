@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use starkscale_node::node::DEFAULT_NETWORK;
 use starkscale_node::settlement::{
-    verify_settlement, verify_settlement_skipping, Settlement, SettlementError, SETTLEMENT_FORMAT,
+    check_shard_proof, verify_settlement, verify_settlement_skipping, Settlement, SettlementError,
+    SETTLEMENT_FORMAT,
 };
 use starkscale_protocol::chunk::chunk_refs;
 use starkscale_protocol::codec::Bytes;
@@ -13,6 +14,9 @@ use starkscale_protocol::ed25519_dalek::SigningKey;
 use starkscale_protocol::ids::NetworkId;
 use starkscale_protocol::manifest::{content_job_id, Manifest, ManifestParams};
 use starkscale_protocol::matrix::IntMatrix;
+use starkscale_protocol::messages::ShardProved;
+use starkscale_protocol::validate::{NeedsProofCheck, ProofCheckError, Reason, Verdict};
+use starkscale_protocol::SignedEnvelope;
 
 use super::*;
 
@@ -90,4 +94,53 @@ async fn settlements_with_lossy_x_absurd_bounds_or_another_network_are_refused()
         "{err}"
     );
     cluster.shutdown().await;
+}
+
+/// Attack 6: a proof check that failed for a local reason (here: the job names a proving
+/// configuration this node does not speak, so it cannot derive the shard's key) was folded
+/// into "invalid proof" and Rejected the honest sender. Now the check's error is typed: only
+/// a wrong proof rejects; a local failure ignores, for shard proofs and settlements alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proof_this_node_cannot_check_is_ignored_not_blamed_on_its_sender() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(2).await;
+    let (json, spec) = job(61);
+    let out = settle_exact(&cluster, &json, &spec).await;
+    cluster.shutdown().await;
+    let settlement = verify_settlement(&out.settlement).unwrap().settlement;
+    let (manifest, x) = (&settlement.manifest, &settlement.x);
+    let home = NetworkId::from_name(DEFAULT_NETWORK);
+    let env =
+        SignedEnvelope::<ShardProved>::from_frame(&settlement.shard_proofs[0].0, &home).unwrap();
+    let msg = env.message().clone();
+    let pending = NeedsProofCheck { envelope: env };
+
+    assert!(pending
+        .clone()
+        .finish(check_shard_proof(manifest, x, &msg))
+        .is_accept());
+    // Another configuration than this node's: it cannot derive the key. Not the sender's fault.
+    let mut foreign = manifest.clone();
+    foreign.config_id = starkscale_prover::CONFIG_ID + 1;
+    let local = check_shard_proof(&foreign, x, &msg);
+    assert!(matches!(local, Err(ProofCheckError::Local(_))), "{local:?}");
+    assert!(matches!(
+        pending.clone().finish(local),
+        Verdict::Ignore(Reason::ProofNotCheckable { .. })
+    ));
+    // A wrong proof still rejects.
+    let mut flipped = msg.clone();
+    let at = flipped.proof.0.len() / 2;
+    flipped.proof.0[at] ^= 1;
+    assert!(matches!(
+        pending.finish(check_shard_proof(manifest, x, &flipped)),
+        Verdict::Reject(Reason::InvalidProof { .. })
+    ));
+    // A settlement this node cannot check is a local failure too, not a forged settlement.
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let mut resettled = settlement.clone();
+    resettled.manifest.config_id = starkscale_prover::CONFIG_ID + 1;
+    resettled.aggregator = PeerKey::from(&key);
+    let err = verify_settlement(&resettled.sign(&key).unwrap()).unwrap_err();
+    assert!(matches!(err, SettlementError::Local(_)), "{err}");
 }
