@@ -1,8 +1,8 @@
-//! Recursion benchmark (part 1 of the in-circuit verifier): for one and four real shard proofs,
-//! the native verify time beside the circuit that recomputes their transcripts and re-hashes
-//! every Merkle opening they contain — rows per table, prove time, verify time and proof
-//! size. The circuit does not yet check FRI folding or the constraints at ζ (part 2), so these
-//! figures cover that part of the verifier only.
+//! Recursion benchmark: the complete in-circuit verifier on one and four real shard proofs of a
+//! 256×256 and the 3M-entry (2048×1536) shard — rows per table, circuit prove time, verify
+//! time and proof size — beside the shard's own prove time and native verify time, measured in
+//! the same run (median of 3). Also the share of the circuit spent hashing the preprocessed
+//! (weight) leaves, the cost the shard AIR's layout of W sets.
 //!
 //! Run: `cargo bench -p starkscale-recursion --bench recursion`.
 
@@ -21,10 +21,34 @@ fn matrix(rows: usize, cols: usize, seed: i64) -> IntMatrix {
     IntMatrix::new(rows, cols, data).unwrap()
 }
 
+const RUNS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times `f` `RUNS` times; the median in seconds and the last result.
+fn timed<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut times = Vec::with_capacity(RUNS);
+    let mut last = None;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        last = Some(f());
+        times.push(started.elapsed().as_secs_f64());
+    }
+    (median(times), last.unwrap())
+}
+
 /// Proves `count` shards of one shape; returns their circuits (each in its own range), the
-/// total native verify time and the mean shard proof size.
-fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitness)>, f64, usize) {
-    let (mut out, mut native, mut bytes) = (Vec::new(), 0.0, 0);
+/// median shard prove time (one proof), the total native verify time and the mean shard proof
+/// size.
+fn shards(
+    rows: usize,
+    k: usize,
+    count: usize,
+) -> (Vec<(ShardLayout, ShardWitness)>, f64, f64, usize) {
+    let (mut out, mut prove_s, mut native, mut bytes) = (Vec::new(), Vec::new(), 0.0, 0);
     for s in 0..count {
         let w = matrix(rows, k, s as i64);
         let x = matrix(k, 1, 100 + s as i64);
@@ -34,25 +58,25 @@ fn shards(rows: usize, k: usize, count: usize) -> (Vec<(ShardLayout, ShardWitnes
             shard_index: s as u32,
             worker: [9; 32],
         };
-        let proven = prove(&pk, &x, &binding).unwrap();
+        let (t, proven) = timed(|| prove(&pk, &x, &binding).unwrap());
+        prove_s.push(t);
         bytes += proven.proof.to_bytes().len();
         let vk = pk.verifying_key();
-        let started = Instant::now();
-        verify(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
-        native += started.elapsed().as_secs_f64();
+        let (t, ()) = timed(|| verify(vk, &x, &proven.output, &binding, &proven.proof).unwrap());
+        native += t;
         let (layout, witness) =
             verifier::shard_circuit(vk, &x, &proven.output, &binding, &proven.proof).unwrap();
         out.push((layout, witness));
     }
-    (out, native, bytes / count)
+    (out, median(prove_s), native, bytes / count)
 }
 
 fn main() {
-    println!("| shard | proofs | shard proof | native verify | circuit rows: permutation / transcript / openings / index / program / deep / fri | circuit prove | circuit verify | circuit proof | verify ratio circuit/native |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (rows, k) in [(256, 256), (1024, 1536)] {
+    println!("| shard | proofs | shard prove | shard proof | native verify | circuit rows: permutation / transcript / openings / index / program / deep / fri | circuit prove | circuit prove ÷ shard prove | circuit verify | circuit proof | conjectured bits | weight-leaf share of the openings rows |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (rows, k) in [(256, 256), (2048, 1536)] {
         for count in [1usize, 4] {
-            let (proofs, native, proof_bytes) = shards(rows, k, count);
+            let (proofs, shard_prove, native, proof_bytes) = shards(rows, k, count);
             let witness = verifier::witness(&proofs).unwrap();
             let mut heights = [0usize; 7];
             for (table, trace) in witness.tables.iter().zip(&witness.traces) {
@@ -67,28 +91,41 @@ fn main() {
                 };
                 heights[slot] += trace.values.len() / trace.width;
             }
-            let started = Instant::now();
-            let proof = circuit::prove(&witness).unwrap();
-            let prove_s = started.elapsed().as_secs_f64();
+            // Rows of the openings table that hash weight (preprocessed) leaves, of all its
+            // used rows.
+            let (weight_rows, used_rows): (usize, usize) = proofs
+                .iter()
+                .map(|(l, _)| {
+                    let per_query = l.openings.len() / l.shape.queries;
+                    let weight: usize = l
+                        .openings
+                        .iter()
+                        .skip(2)
+                        .step_by(per_query)
+                        .map(|o| o.leaf_rows())
+                        .sum();
+                    let used: usize = l.openings.iter().map(|o| o.leaf_rows() + o.depth).sum();
+                    (weight, used)
+                })
+                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+            let (prove_s, proof) = timed(|| circuit::prove(&witness).unwrap());
             let layouts: Vec<ShardLayout> = proofs.iter().map(|(l, _)| l.clone()).collect();
-            let started = Instant::now();
-            circuit::verify(
-                &verifier::tables(&layouts).unwrap(),
-                &verifier::public_values(&layouts),
-                &proof,
-            )
-            .unwrap();
-            let verify_s = started.elapsed().as_secs_f64();
+            let tables = verifier::tables(&layouts).unwrap();
+            let public = verifier::public_values(&layouts);
+            let (verify_s, ()) = timed(|| circuit::verify(&tables, &public, &proof).unwrap());
             let size = starkscale_prover::codec::encode(&proof.proof).len();
             let h = heights.map(|h| h.to_string()).join(" / ");
             println!(
-                "| {rows}×{k} | {count} | {:.0} KiB | {:.1} ms | {h} | {:.0} ms | {:.1} ms | {:.0} KiB | {:.1}× |",
+                "| {rows}×{k} | {count} | {:.1} ms | {:.0} KiB | {:.1} ms | {h} | {:.0} ms | {:.1}× | {:.1} ms | {:.0} KiB | {} | {:.0} % |",
+                shard_prove * 1e3,
                 proof_bytes as f64 / 1024.0,
                 native * 1e3,
                 prove_s * 1e3,
+                prove_s / (shard_prove * count as f64),
                 verify_s * 1e3,
                 size as f64 / 1024.0,
-                verify_s / native
+                witness.security_bits(),
+                100.0 * weight_rows as f64 / used_rows as f64,
             );
         }
     }

@@ -24,6 +24,7 @@
 use p3_dft::TwoAdicSubgroupDft;
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
 
+use crate::error::LayoutError;
 use crate::tables::deep::DeepRow;
 use crate::tables::ext::{Op, Program, Read, Ref, D};
 use crate::tables::fri::{FriRow, MAX_LOG_ARITY};
@@ -150,21 +151,23 @@ pub fn checks(
     values: &[usize],
     xs: &[Vec<Val>],
     outputs: &[Vec<Val>],
-) -> Result<Checks, String> {
+) -> Result<Checks, LayoutError> {
     let rounds = shape.rounds();
     if positions.betas.len() != rounds
         || values.len() != 3 + rounds
         || chunks.len() != shape.queries
         || chunks.iter().any(|c| c.len() != values.len())
     {
-        return Err("the proof's rounds, trees and queries do not match its shape".into());
+        return Err(LayoutError::Shape {
+            what: "rounds, trees and queries",
+        });
     }
-    if shape
+    if let Some(&log_arity) = shape
         .log_arities
         .iter()
-        .any(|a| !(1..=MAX_LOG_ARITY).contains(a))
+        .find(|a| !(1..=MAX_LOG_ARITY).contains(*a))
     {
-        return Err("a folding arity outside 2..=8".into());
+        return Err(LayoutError::Arity { log_arity });
     }
     let domain = shape.domain();
     let mut deep = Vec::new();
@@ -230,21 +233,24 @@ fn program(
     domain: &Domain,
     xs: &[Vec<Val>],
     outputs: &[Vec<Val>],
-) -> Result<(Program, Vec<usize>), String> {
+) -> Result<(Program, Vec<usize>), LayoutError> {
     let (v, k) = (shape.vectors, shape.k);
-    if positions.opened.len() != v + D + k || xs.len() != v || outputs.len() != v {
-        return Err(format!(
-            "{} opened values, {} vectors and {} output columns for {v} vectors, k = {k}",
-            positions.opened.len(),
-            xs.len(),
-            outputs.len()
-        ));
-    }
-    if xs.iter().any(|x| x.len() != k)
+    if xs.len() != v
+        || outputs.len() != v
+        || xs.iter().any(|x| x.len() != k)
         || outputs.iter().any(|o| o.len() != 1 << shape.log_n)
-        || positions.final_poly.is_empty()
     {
-        return Err("the statement does not match the proof's shape".into());
+        return Err(LayoutError::Statement {
+            vectors: xs.len(),
+            outputs: outputs.len(),
+            expected: v,
+            k,
+        });
+    }
+    if positions.opened.len() != v + D + k || positions.final_poly.is_empty() || k == 0 {
+        return Err(LayoutError::Shape {
+            what: "opened values and final polynomial",
+        });
     }
     let ext = Read::Ext;
     let mut p = Program::default();
@@ -289,7 +295,9 @@ fn program(
         let c2 = p.push(Op::sub(y, o));
         fold_in(&mut p, &mut folded, c2);
     }
-    let folded = folded.ok_or("no constraints")?;
+    let folded = folded.ok_or(LayoutError::Shape {
+        what: "constraints (no vectors)",
+    })?;
     // Q(ζ) = Σ_i X^i · q_i(ζ) (one chunk, its four base columns opened at ζ).
     let x_basis = p.push(Op::constant(Challenge::from_basis_coefficients_fn(|i| {
         Val::from_bool(i == 1)
@@ -340,7 +348,10 @@ fn program(
         p.push(Op::assert_eq(h, last));
     }
     if p.ops.len() >= EXTERN as usize {
-        return Err("the proof's program is too long for the circuit".into());
+        return Err(LayoutError::TooLong {
+            ops: p.ops.len(),
+            max: EXTERN as usize,
+        });
     }
     Ok((p, reduced))
 }

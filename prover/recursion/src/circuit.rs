@@ -87,22 +87,7 @@ where
     }
 }
 
-/// Why the circuit could not be proved or did not verify.
-#[derive(Debug, thiserror::Error)]
-pub enum CircuitError {
-    /// Nothing to prove.
-    #[error("nothing to prove")]
-    Empty,
-    /// An arithmetic program that cannot run.
-    #[error("bad arithmetic program: {0}")]
-    Program(String),
-    /// The prover refused (an inconsistent witness).
-    #[error("the circuit could not be proved: {0}")]
-    Prove(String),
-    /// The proof does not verify.
-    #[error("the circuit proof does not verify: {0}")]
-    Verify(String),
-}
+pub use crate::error::CircuitError;
 
 /// The tables of a circuit with their traces and public values, in proving order.
 #[derive(Clone, Debug, Default)]
@@ -122,7 +107,8 @@ impl Witness {
         program: &ExtProgram,
         input: Challenge,
     ) -> Result<Challenge, CircuitError> {
-        let (trace, output) = ext::trace(program, input).map_err(CircuitError::Program)?;
+        let (trace, output) = ext::trace(program, input)
+            .map_err(|source| CircuitError::Program { proof: 0, source })?;
         self.push(
             Table::Ext(ExtArithTable::new(program)),
             trace,
@@ -161,11 +147,36 @@ impl Witness {
         verify(&self.tables, &self.public_values, &proof)
     }
 
+    /// The proof's conjectured security ([`crate::config::conjectured_security_bits`]) at
+    /// this witness's table heights and bus traffic.
+    pub fn security_bits(&self) -> usize {
+        let heights: Vec<usize> = self.traces.iter().map(Matrix::height).collect();
+        let tallest = heights.iter().map(|h| h.trailing_zeros() as usize).max();
+        crate::config::conjectured_security_bits(
+            tallest.unwrap_or(0),
+            lookup_terms(&self.tables, &heights),
+        )
+    }
+
     fn push(&mut self, table: Table, trace: RowMajorMatrix<Val>, public: Vec<Val>) {
         self.tables.push(table);
         self.traces.push(trace);
         self.public_values.push(public);
     }
+}
+
+/// Terms of the LogUp sums of `tables` at these heights: each bus interaction of each row.
+pub fn lookup_terms(tables: &[Table], heights: &[usize]) -> u64 {
+    tables
+        .iter()
+        .zip(heights)
+        .map(|(table, height)| {
+            let layout = p3_air::symbolic::AirLayout::from_air(table);
+            let builder =
+                p3_lookup::InteractionSymbolicBuilder::<Val, Challenge>::from_air(table, layout);
+            (builder.global_interactions().len() * height) as u64
+        })
+        .sum()
 }
 
 /// The permutation table's rows for `lookups`: each distinct input once, in first-use order,
@@ -217,13 +228,20 @@ pub fn prove(witness: &Witness) -> Result<CircuitProof, CircuitError> {
             return Err(CircuitError::Empty);
         }
         let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, airs, &bits)
-            .map_err(|e| CircuitError::Prove(format!("{e:?}")))?;
+            .map_err(|e| CircuitError::Prove {
+                detail: format!("{e:?}"),
+            })?;
         let traces: Vec<&RowMajorMatrix<Val>> = witness.traces.iter().collect();
         let instances = StarkInstance::new_multiple(airs, &traces, &witness.public_values);
-        prove_batch(&config, &instances, &data).map_err(|e| CircuitError::Prove(format!("{e:?}")))
+        prove_batch(&config, &instances, &data).map_err(|e| CircuitError::Prove {
+            detail: format!("{e:?}"),
+        })
     };
-    let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .map_err(|e| CircuitError::Prove(panic_message(e)))??;
+    let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|e| {
+        CircuitError::Prove {
+            detail: panic_message(e),
+        }
+    })??;
     Ok(CircuitProof { proof })
 }
 
@@ -245,29 +263,38 @@ pub fn verify(
 ) -> Result<(), CircuitError> {
     let bits = &proof.proof.degree_bits;
     if tables.is_empty() || bits.len() != tables.len() || public_values.len() != tables.len() {
-        return Err(CircuitError::Verify(format!(
-            "{} tables in the proof, {} expected, {} public-value vectors",
-            bits.len(),
-            tables.len(),
-            public_values.len()
-        )));
+        return Err(CircuitError::TableCount {
+            got: bits.len(),
+            want: tables.len(),
+            values: public_values.len(),
+        });
     }
     for (i, (table, got)) in tables.iter().zip(bits).enumerate() {
         if let Some(want) = required_degree_bits(table) {
             if *got != want {
-                return Err(CircuitError::Verify(format!(
-                    "table {i} has height 2^{got}, its layout 2^{want}"
-                )));
+                return Err(CircuitError::TableHeight {
+                    table: i,
+                    got: *got,
+                    want,
+                });
             }
         }
     }
     let config = stark_config();
     let run = || {
         let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, tables, bits)
-            .map_err(|e| CircuitError::Verify(format!("{e:?}")))?;
-        verify_batch(&config, tables, &proof.proof, public_values, &data.common)
-            .map_err(|e| CircuitError::Verify(format!("{e:?}")))
+            .map_err(|e| CircuitError::Verify {
+                detail: format!("{e:?}"),
+            })?;
+        verify_batch(&config, tables, &proof.proof, public_values, &data.common).map_err(|e| {
+            CircuitError::Verify {
+                detail: format!("{e:?}"),
+            }
+        })
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .map_err(|e| CircuitError::Verify(panic_message(e)))?
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|e| {
+        CircuitError::Verify {
+            detail: panic_message(e),
+        }
+    })?
 }

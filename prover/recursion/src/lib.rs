@@ -32,6 +32,8 @@
 
 pub mod checks;
 pub mod circuit;
+pub mod config;
+pub mod error;
 pub mod native;
 pub mod tables;
 pub mod verifier;

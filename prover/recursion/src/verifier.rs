@@ -245,7 +245,8 @@ fn part2(
         .chunks(shape.k.max(1))
         .map(<[Val]>::to_vec)
         .collect();
-    checks::checks(shape, positions, chunks, tree_values, &xs, outputs).map_err(invalid)
+    checks::checks(shape, positions, chunks, tree_values, &xs, outputs)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// The layout of a reference proof of shape (rows, k, n), made once per shape in a process
@@ -632,6 +633,11 @@ impl ShardLayout {
         }
     }
 
+    /// This layout's place in the list of proofs checked together.
+    fn slot(&self) -> usize {
+        (self.offset / SPAN) as usize
+    }
+
     fn shifted_steps(&self) -> Vec<transcript::Duplex> {
         let mut duplexes = transcript::layout(&self.steps);
         for d in &mut duplexes {
@@ -736,10 +742,21 @@ impl ShardLayout {
     /// traces (an assertion keeps its nonzero value, an inverse of zero is zero): the circuit,
     /// not the witness builder, then refuses it.
     fn traces(&self, w: &ShardWitness, lenient: bool) -> Result<ProofTraces, CircuitError> {
-        if w.openings.len() != self.openings.len() || w.values.len() != self.steps.len() {
-            return Err(CircuitError::Prove(
-                "the witness does not match the layout".into(),
-            ));
+        if w.openings.len() != self.openings.len() {
+            return Err(CircuitError::WitnessShape {
+                proof: self.slot(),
+                what: "openings",
+                got: w.openings.len(),
+                want: self.openings.len(),
+            });
+        }
+        if w.values.len() != self.steps.len() {
+            return Err(CircuitError::WitnessShape {
+                proof: self.slot(),
+                what: "transcript values",
+                got: w.values.len(),
+                want: self.steps.len(),
+            });
         }
         let mut traces = Vec::with_capacity(TABLES_PER_PROOF);
         let mut lookups = Vec::new();
@@ -836,7 +853,10 @@ impl ShardLayout {
         let ext_of = |id: u32| external.get(&id).copied();
         let values = program
             .run(at, ext_of, Challenge::ZERO, lenient)
-            .map_err(CircuitError::Program)?;
+            .map_err(|source| CircuitError::Program {
+                proof: self.slot(),
+                source,
+            })?;
         let extra: HashMap<usize, u32> = if rounds > 0 {
             self.checks.reduced.iter().map(|i| (*i, 1)).collect()
         } else {
@@ -859,9 +879,10 @@ impl ShardLayout {
 fn check_count(proofs: usize) -> Result<(), CircuitError> {
     match proofs {
         0 => Err(CircuitError::Empty),
-        n if n > MAX_PROOFS as usize => Err(CircuitError::Program(format!(
-            "{n} proofs: one circuit checks at most {MAX_PROOFS}"
-        ))),
+        got if got > MAX_PROOFS as usize => Err(CircuitError::TooManyProofs {
+            got,
+            max: MAX_PROOFS,
+        }),
         _ => Ok(()),
     }
 }
@@ -976,6 +997,8 @@ pub(crate) mod fixture {
 
     #[test]
     fn the_honest_fixture_verifies() {
-        honest().prove_and_verify().unwrap();
+        let w = honest();
+        w.prove_and_verify().unwrap();
+        assert!(w.security_bits() >= 100, "{} bits", w.security_bits());
     }
 }

@@ -10,7 +10,8 @@ use p3_field::PrimeCharacteristicRing;
 use starkscale_prover::config::Val;
 use starkscale_prover::{prove, setup, Binding, IntMatrix};
 use starkscale_recursion::circuit;
-use starkscale_recursion::tables::ext::Read;
+use starkscale_recursion::tables::ext::{Read, Ref};
+use starkscale_recursion::tables::index::Check;
 use starkscale_recursion::verifier::{self, ShardLayout, ShardWitness};
 
 fn shard(rows: usize, k: usize, n: usize, seed: i64) -> (ShardLayout, ShardWitness) {
@@ -174,6 +175,81 @@ fn breaking_any_bus_fails() {
     let zeta = p.0.positions.zeta.map(|pos| pos - 4);
     p.0.checks.program.ops[0].t = Some(Read::Ext(zeta));
     refused(&[p], "ζ read from another challenge");
+
+    // Part 2's buses, each broken on one side only.
+    // Chunk bus: a DEEP row reads another chunk (the next query's first chunk).
+    let mut p = honest.clone();
+    let next_query =
+        p.0.checks
+            .deep
+            .iter()
+            .position(|r| r.start && r.chunk > 0)
+            .unwrap();
+    p.0.checks.deep[1].chunk = p.0.checks.deep[next_query].chunk;
+    refused(&[p], "a DEEP row reading another query's chunk");
+    // Chunk bus: a FRI row folds another query's round leaf.
+    let mut p = honest.clone();
+    p.0.checks.fri[0].chunk = p.0.checks.fri[1].chunk;
+    refused(&[p], "a FRI row folding another query's leaf");
+    // Value bus: a FRI row takes s⁻¹ or its position bit from another query.
+    let mut p = honest.clone();
+    p.0.checks.fri[2].sinv = p.0.checks.fri[3].sinv;
+    refused(&[p], "s⁻¹ of another query");
+    let mut p = honest.clone();
+    p.0.checks.fri[2].bits[0] = p.0.checks.fri[3].bits[0];
+    refused(&[p], "a position bit of another query");
+    // Value bus: round 0 folds another query's reduced opening.
+    let mut p = honest.clone();
+    p.0.checks.fri[4].input = p.0.checks.fri[5].input;
+    refused(&[p], "another query's reduced opening");
+    // Value bus: the program reads another query's S_x, DEEP point or final fold.
+    let mut p = honest.clone();
+    let copies: Vec<usize> =
+        p.0.checks
+            .program
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| matches!(op.a, Some(Ref::Extern(_))))
+            .map(|(i, _)| i)
+            .collect();
+    // Per query: x, S_x, the final point, the last fold (in that order).
+    for (which, what) in [
+        (0, "DEEP point"),
+        (1, "S_x"),
+        (2, "final point"),
+        (3, "last fold"),
+    ] {
+        let mut p = p.clone();
+        let (mine, other) = (copies[which], copies[4 + which]);
+        p.0.checks.program.ops[mine].a = p.0.checks.program.ops[other].a;
+        refused(&[p], &format!("another query's {what}"));
+    }
+    // Value bus: the index table offers the domain values under another query's ids.
+    let query_rows: Vec<usize> =
+        p.0.index_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.check, Check::Query { .. }))
+            .map(|(i, _)| i)
+            .collect();
+    if let (Check::Query { values, .. }, Check::Query { values: other, .. }) = (
+        p.0.index_rows[query_rows[0]].check,
+        p.0.index_rows[query_rows[1]].check,
+    ) {
+        assert_ne!(values, other);
+        if let Check::Query { values, .. } = &mut p.0.index_rows[query_rows[0]].check {
+            *values = other;
+        }
+    }
+    refused(&[p], "domain values offered under another query's ids");
+    // Transcript bus: the DEEP table reads α, the FRI table β, at another position.
+    let mut p = honest.clone();
+    p.0.positions.fri_alpha[1] += 1;
+    refused(&[p], "α read at another position");
+    let mut p = honest.clone();
+    p.0.checks.fri[0].beta[2] += 1;
+    refused(&[p], "β read at another position");
 }
 
 #[test]

@@ -29,6 +29,7 @@ use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder, LookupBus};
 use p3_matrix::dense::RowMajorMatrix;
 
+use crate::error::ProgramError;
 use starkscale_prover::config::{Challenge, Val};
 
 /// Name of the bus carrying `(id, value[4])` tuples.
@@ -294,20 +295,20 @@ impl Program {
         external: impl Fn(u32) -> Option<Challenge>,
         input: Challenge,
         lenient: bool,
-    ) -> Result<Vec<Challenge>, String> {
+    ) -> Result<Vec<Challenge>, ProgramError> {
         let mut values: Vec<Challenge> = Vec::with_capacity(self.ops.len());
         for (i, op) in self.ops.iter().enumerate() {
-            let operand = |r: Option<Ref>, values: &[Challenge]| -> Result<Challenge, String> {
+            let operand = |r: Option<Ref>,
+                           values: &[Challenge]|
+             -> Result<Challenge, ProgramError> {
                 match r {
                     None => Ok(Challenge::ZERO),
                     Some(Ref::Local(j)) if j < i => Ok(values[j]),
-                    Some(Ref::Local(_)) => {
-                        Err(format!("operation {i} reads a value not yet computed"))
-                    }
+                    Some(Ref::Local(j)) => Err(ProgramError::NotYetComputed { op: i, value: j }),
                     Some(Ref::Extern(id)) => match external(id) {
                         Some(v) => Ok(v),
                         None if lenient => Ok(Challenge::ZERO),
-                        None => Err(format!("operation {i} reads unknown external value {id}")),
+                        None => Err(ProgramError::UnknownExternal { op: i, id }),
                     },
                 }
             };
@@ -317,7 +318,13 @@ impl Program {
                 Some(read) => match read_value(read, &transcript) {
                     Some(v) => v,
                     None if lenient => Challenge::ZERO,
-                    None => return Err(format!("operation {i} reads a missing transcript value")),
+                    None => {
+                        let pos = match read {
+                            Read::Ext(p) => p[0],
+                            Read::Base(p) => p,
+                        };
+                        return Err(ProgramError::MissingTranscript { op: i, pos });
+                    }
                 },
             };
             let general = a * b * op.m + a * op.la + b * op.lb + t * op.lt + op.k;
@@ -325,11 +332,11 @@ impl Program {
                 Kind::General => general,
                 Kind::Input => input,
                 Kind::AssertZero if general.is_zero() || lenient => general,
-                Kind::AssertZero => return Err(format!("assertion {i} fails")),
+                Kind::AssertZero => return Err(ProgramError::AssertionFails { op: i }),
                 Kind::Inverse => match a.try_inverse() {
                     Some(inv) => inv,
                     None if lenient => Challenge::ZERO,
-                    None => return Err(format!("operation {i} inverts zero")),
+                    None => return Err(ProgramError::InverseOfZero { op: i }),
                 },
             };
             values.push(value);
@@ -396,7 +403,7 @@ impl ExtProgram {
     }
 
     /// Runs the program natively on `input`; returns every value (input first).
-    pub fn run(&self, input: Challenge) -> Result<Vec<Challenge>, String> {
+    pub fn run(&self, input: Challenge) -> Result<Vec<Challenge>, ProgramError> {
         self.program().run(|_| None, |_| None, input, false)
     }
 
@@ -720,10 +727,10 @@ pub fn program_trace(
 pub fn trace(
     program: &ExtProgram,
     input: Challenge,
-) -> Result<(RowMajorMatrix<Val>, Challenge), String> {
+) -> Result<(RowMajorMatrix<Val>, Challenge), ProgramError> {
     let general = program.program();
     let values = general.run(|_| None, |_| None, input, false)?;
-    let output = *values.last().ok_or("empty program")?;
+    let output = *values.last().ok_or(ProgramError::Empty)?;
     let trace = program_trace(&general, &values, |_| None, |_| None, &HashMap::new(), 0);
     Ok((trace, output))
 }
