@@ -4,7 +4,8 @@
 //! the same run (median of 3). Also the share of the circuit spent hashing the preprocessed
 //! (weight) leaves, the cost the shard AIR's layout of W sets.
 //!
-//! Run: `cargo bench -p starkscale-recursion --bench recursion`.
+//! Run: `cargo bench -p starkscale-recursion --bench recursion` (add `-- --layouts` for the
+//! W-layout comparison instead).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -71,7 +72,36 @@ fn shards(
     (out, median(prove_s), native, bytes / count)
 }
 
+/// The cost of W's layout: the same 3M weights as a 2048×1536 shard laid out narrower and
+/// taller (what a shard AIR holding W in fewer columns would commit and open), one proof each:
+/// shard prove, circuit prove and their sum.
+fn layouts() {
+    println!("| W layout (rows × k) | shard prove | shard proof | circuit rows: permutation / openings / program / deep | circuit prove | shard + circuit |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (rows, k) in [(2048, 1536), (8192, 384), (32768, 96)] {
+        let (proofs, shard_prove, _, proof_bytes) = shards(rows, k, 1);
+        let witness = verifier::witness(&proofs).unwrap();
+        let height = |i: usize| witness.traces[i].values.len() / witness.traces[i].width;
+        let (prove_s, _) = timed(|| circuit::prove(&witness).unwrap());
+        println!(
+            "| {rows} × {k} | {:.1} ms | {:.0} KiB | {} / {} / {} / {} | {:.0} ms | {:.0} ms |",
+            shard_prove * 1e3,
+            proof_bytes as f64 / 1024.0,
+            height(0),
+            height(2),
+            height(4),
+            height(5),
+            prove_s * 1e3,
+            (shard_prove + prove_s) * 1e3,
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--layouts") {
+        layouts();
+        return;
+    }
     println!("| shard | proofs | shard prove | shard proof | native verify | circuit rows: permutation / transcript / openings / index / program / deep / fri | circuit prove | circuit prove ÷ shard prove | circuit verify | circuit proof | conjectured bits | weight-leaf share of the openings rows |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (rows, k) in [(256, 256), (2048, 1536)] {

@@ -29,7 +29,7 @@ use crate::tables::deep::DeepRow;
 use crate::tables::ext::{Op, Program, Read, Ref, D};
 use crate::tables::fri::{FriRow, MAX_LOG_ARITY};
 use crate::tables::index::{Chain, Domain};
-use starkscale_prover::config::{Challenge, Val};
+use starkscale_prover::config::{Challenge, Val, LOG_BLOWUP, LOG_FINAL_POLY_LEN, NUM_QUERIES};
 
 /// Ids of values other tables offer on the extension-value bus start here (the program's own
 /// values stay below).
@@ -169,7 +169,28 @@ pub fn checks(
     {
         return Err(LayoutError::Arity { log_arity });
     }
+    // The shape the formulas below are written for (the reference proof's, but checked here
+    // so the verifier relies on nothing it did not derive): every query, the final polynomial
+    // of the configuration, folded down to its final height.
+    let final_height = LOG_BLOWUP + LOG_FINAL_POLY_LEN;
+    let folded: usize = shape.log_arities.iter().sum();
+    if shape.queries != NUM_QUERIES
+        || positions.final_poly.len() != 1 << LOG_FINAL_POLY_LEN
+        || shape.index_bits != shape.log_n + LOG_BLOWUP
+        || shape.index_bits.checked_sub(folded) != Some(final_height.min(shape.index_bits))
+    {
+        return Err(LayoutError::Shape {
+            what: "queries, final polynomial and folding schedule",
+        });
+    }
     let domain = shape.domain();
+    // Every external id stays inside the proof's range.
+    if shape.fri_id(&domain, shape.queries, 0) >= crate::verifier::SPAN {
+        return Err(LayoutError::TooLong {
+            ops: shape.fri_id(&domain, shape.queries, 0) as usize,
+            max: crate::verifier::SPAN as usize,
+        });
+    }
     let mut deep = Vec::new();
     let mut fri = Vec::new();
     for (q, trees) in chunks.iter().enumerate() {

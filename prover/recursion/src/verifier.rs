@@ -1,4 +1,5 @@
-//! The in-circuit shard verifier, part 1: one circuit proves, for a real shard proof, that
+//! The in-circuit shard verifier: one circuit proves, for one or several real shard proofs,
+//! everything the native verifier checks:
 //! - the Fiat–Shamir transcript is the native verifier's: every challenge (α, ζ, the batching
 //!   and folding challenges, the query indices) is recomputed from the seeds, the statement's
 //!   public values, the verifying key's commitment and the proof's commitments, openings and
@@ -6,10 +7,8 @@
 //! - every Merkle opening the proof contains (the three input trees and every FRI round, at
 //!   every query) hashes from its opened values to the commitment the transcript absorbed, at
 //!   the leaf the query index selects;
-//! - ζ^N, the first step of the out-of-domain check, is computed from the transcript's ζ.
-//!
-//! It does **not** yet check the FRI folding, the DEEP quotient or the AIR constraints at ζ
-//! (part 2), so it is not yet a full verifier.
+//! - the DEEP quotient, FRI folding, the final polynomial and the AIR's constraints at ζ
+//!   ([`crate::checks`]).
 //!
 //! # Layout and witness
 //!

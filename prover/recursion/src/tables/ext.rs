@@ -112,7 +112,8 @@ pub enum Kind {
     Inverse,
     /// The general formula, equal to zero.
     AssertZero,
-    /// A public input (stand-alone tables only, row 0).
+    /// A public input (stand-alone tables only, row 0; a proof's program with one cannot be
+    /// proved).
     Input,
 }
 
@@ -610,12 +611,16 @@ where
         for (i, v) in inverse.into_iter().enumerate() {
             builder.assert_zero(p(P_INV) * (v - AB::Expr::from_bool(i == 0)));
         }
-        // Stand-alone tables: the input and the output are public values.
+        // Stand-alone tables: the input and the output are public values. A proof's program
+        // has no input rows: one would offer a free value, so the table cannot be proved with
+        // one (the constraint below cannot hold on it).
         if self.public_io {
             for i in 0..D {
                 builder.assert_zero(p(P_INPUT) * (c[i].clone() - public[i].clone()));
                 builder.assert_zero(p(P_OUTPUT) * (c[i].clone() - public[D + i].clone()));
             }
+        } else {
+            builder.assert_zero(p(P_INPUT));
         }
 
         // Operands are values produced by other rows or tables; results are offered to them
@@ -790,6 +795,33 @@ mod program_tests {
             corrupted((113, T + 1)),
             "a transcript value the row does not read"
         );
+    }
+
+    /// An input row in a proof's program would offer a value nothing constrains: such a table
+    /// cannot be proved (found by a review).
+    #[test]
+    fn a_proofs_program_has_no_free_input() {
+        let kappa = Challenge::from_basis_coefficients_fn(|i| Val::from_usize(i + 5));
+        let mut p = Program::default();
+        let input = p.push(Op::input());
+        let k = p.push(Op::constant(kappa));
+        p.push(Op::assert_eq(input, k));
+        let trace = program_trace(
+            &p,
+            &[kappa, kappa, Challenge::ZERO],
+            |_| None,
+            |_| None,
+            &HashMap::new(),
+            0,
+        );
+        let w = crate::circuit::Witness {
+            tables: vec![crate::circuit::Table::Ext(ExtArithTable::for_program(
+                &p, 0,
+            ))],
+            traces: vec![trace],
+            public_values: vec![vec![]],
+        };
+        assert!(w.prove_and_verify().is_err());
     }
 
     #[test]
