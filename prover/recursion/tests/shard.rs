@@ -323,3 +323,62 @@ fn a_table_longer_than_its_layout_is_refused() {
         proof.proof.degree_bits[table] -= 1;
     }
 }
+
+/// A proof of a false Y made by a prover: every commitment, opening and fold is genuine (the
+/// quotient is a real low-degree polynomial, nonzero), only the constraints do not hold at ζ.
+/// The native verifier refuses it at the out-of-domain check; in the circuit's program every
+/// assertion holds (DEEP quotients, final polynomial = last fold) except the constraint check
+/// `folded(ζ) = Q(ζ)·(ζ^N − 1)`, so the circuit refuses it for the same reason.
+#[test]
+fn a_false_statement_fails_only_the_constraint_check_at_zeta() {
+    use p3_field::PrimeCharacteristicRing;
+    use starkscale_recursion::tables::ext::{Kind, C};
+    let (rows, k, n) = (16, 12, 2);
+    let w = IntMatrix::new(rows, k, (0..(rows * k) as i64).map(|i| i % 9 - 4).collect()).unwrap();
+    let x = IntMatrix::new(k, n, (0..(k * n) as i64).map(|i| i % 5 - 2).collect()).unwrap();
+    let pk = setup(&w).unwrap();
+    let binding = Binding {
+        job_id: [6; 32],
+        shard_index: 0,
+        worker: [7; 32],
+    };
+    let honest = prove(&pk, &x, &binding).unwrap();
+    let mut data = honest.output.data().to_vec();
+    data[3] += 1;
+    let y = IntMatrix::new(rows, n, data).unwrap();
+    let proof = starkscale_prover::prove_output(&pk, &x, &y, &binding).unwrap();
+    let vk = pk.verifying_key();
+    let native = starkscale_prover::verify(vk, &x, &y, &binding, &proof).unwrap_err();
+    assert!(
+        format!("{native}").contains("OodEvaluationMismatch"),
+        "{native}"
+    );
+    let (layout, witness, verdict) =
+        verifier::shard_circuit_lenient(vk, &x, &y, &binding, &proof).unwrap();
+    assert!(verdict.is_err());
+    let w = verifier::witness_lenient(&[(layout.clone(), witness)]).unwrap();
+    let program = &w.traces[4];
+    let failing: Vec<usize> = layout
+        .checks
+        .program
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.kind == Kind::AssertZero)
+        .filter(|(r, _)| (0..4).any(|i| program.values[r * program.width + C + i] != Val::ZERO))
+        .map(|(r, _)| r)
+        .collect();
+    let first_assertion = layout
+        .checks
+        .program
+        .ops
+        .iter()
+        .position(|op| op.kind == Kind::AssertZero)
+        .unwrap();
+    assert_eq!(
+        failing,
+        vec![first_assertion],
+        "only the constraint check fails"
+    );
+    assert!(w.prove_and_verify().is_err());
+}
