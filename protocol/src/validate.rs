@@ -159,6 +159,16 @@ pub enum Reason {
         /// The signer.
         signer: PeerKey,
     },
+    /// A settlement credits a shard to another worker than the proof this peer recorded.
+    #[error("settlement credits shard {shard} to {credited}, but {recorded} proved it here")]
+    CreditMismatch {
+        /// The shard.
+        shard: u32,
+        /// The worker whose proof this peer recorded.
+        recorded: PeerKey,
+        /// The worker the settlement credits.
+        credited: PeerKey,
+    },
     /// Settlement credits are not one per shard in order.
     #[error("credit {index} is for shard {found}, expected shard {expected} ({total} shards)")]
     Credits {
@@ -573,6 +583,61 @@ pub fn validate_job_failed(
         }
         fresh(msg.failed_at_ms, ctx)?;
         Ok(env)
+    })())
+}
+
+/// One shard of a settlement whose proofs are verified: the worker it credits and when that
+/// worker's signed `ShardProved` says it proved the shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettledShard {
+    /// The shard.
+    pub shard: u32,
+    /// The credited worker.
+    pub worker: PeerKey,
+    /// Its proof time.
+    pub proved_at_ms: u64,
+}
+
+/// The credit rule a settlement passes once its proofs are verified, judged against this
+/// peer's own record of the job (call it with the current record, on the node's task):
+/// - a shard whose proof this peer recorded must be credited to that proof's worker;
+/// - any other shard's credited worker must pass the lease rule a gossiped proof passes (it
+///   held a lease on the shard that started before its proof).
+///
+/// Failing either is [`Verdict::Ignore`], as for a gossiped proof that fails the lease rules:
+/// a peer that missed claims (or recorded another of two valid proofs) may judge a correct
+/// settlement differently, so the aggregator is not penalised; nothing is credited.
+/// Without it, a Sybil that re-proves every shard can settle crediting itself, and every
+/// proof in its settlement verifies.
+pub fn check_settled_credits(
+    record: &JobRecord,
+    shards: &[SettledShard],
+    now_ms: u64,
+) -> Verdict<()> {
+    verdict((|| {
+        for s in shards {
+            match record.leases.proof_of(s.shard) {
+                Some((recorded, _)) if recorded == s.worker => {}
+                Some((recorded, _)) => {
+                    return ignore(Reason::CreditMismatch {
+                        shard: s.shard,
+                        recorded,
+                        credited: s.worker,
+                    })
+                }
+                None => record
+                    .leases
+                    .check_proof(
+                        s.shard,
+                        &s.worker,
+                        s.proved_at_ms,
+                        now_ms,
+                        Freshness::Replayed,
+                    )
+                    .or_else(|e| ignore(Reason::Proof(e)))?,
+            }
+        }
+        Ok(())
     })())
 }
 

@@ -425,3 +425,49 @@ proptest! {
         prop_assert!(!validate_job_settled(&bytes, &ctx).is_accept());
     }
 }
+
+#[test]
+fn settlement_credits_follow_recorded_proofs_and_lease_rules() {
+    let mut w = World::new();
+    let now = T0 + 1_000;
+    let worker = PeerKey::from(&w.worker);
+    let thief = PeerKey([77; 32]);
+    for shard in 0..2 {
+        let claim = w.claim(shard, now);
+        w.apply_claim(&claim, now);
+    }
+    w.jobs
+        .get_mut(&w.job)
+        .unwrap()
+        .leases
+        .record_proof(0, worker, now + 100, now + 100, Freshness::Live)
+        .unwrap();
+    let record = &w.jobs[&w.job];
+    let at = |shard, worker| SettledShard {
+        shard,
+        worker,
+        proved_at_ms: now + 200,
+    };
+    // Shard 0 recorded for the worker, shard 1 leased to it: crediting it passes.
+    assert!(check_settled_credits(record, &[at(0, worker), at(1, worker)], now + 300).is_accept());
+    // Crediting a recorded shard to someone else.
+    assert!(matches!(
+        check_settled_credits(record, &[at(0, thief), at(1, worker)], now + 300),
+        Verdict::Ignore(Reason::CreditMismatch { shard: 0, .. })
+    ));
+    // Crediting an unrecorded shard to a worker that never held its lease.
+    assert!(matches!(
+        check_settled_credits(record, &[at(0, worker), at(1, thief)], now + 300),
+        Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { shard: 1, .. }))
+    ));
+    // A proof time before the lease began fails the lease rule too.
+    let early = SettledShard {
+        shard: 1,
+        worker,
+        proved_at_ms: now - 1,
+    };
+    assert!(matches!(
+        check_settled_credits(record, &[early], now + 300),
+        Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { .. }))
+    ));
+}

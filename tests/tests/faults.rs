@@ -190,12 +190,9 @@ async fn a_peer_that_claims_everything_and_proves_nothing_only_delays_the_job() 
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_elected_aggregator_that_publishes_a_wrong_result_is_refused_and_replaced() {
-    let _serial = SERIAL.lock().await;
-    let cluster = cluster(NODES).await;
-    let adv = with_adversary(&cluster, Cheat::WrongAggregator).await;
-    // Wait until every node counts the cheater as an aggregator candidate.
+/// Waits until every node counts `adv` as an aggregator candidate, then picks (from seeds
+/// `from..`) a job for which it is the elected (first-ranked) aggregator, and tells it the job.
+async fn job_led_by(cluster: &Cluster, adv: &Adversary, from: u64) -> (String, JobSpec) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while cluster
         .running()
@@ -208,14 +205,22 @@ async fn an_elected_aggregator_that_publishes_a_wrong_result_is_refused_and_repl
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // A job for which the cheater is the elected (first-ranked) aggregator.
     let mut keys: Vec<PeerKey> = (0..NODES).map(|i| cluster.key(i)).collect();
     keys.push(adv.key);
-    let (json, spec) = (100..)
+    let (json, spec) = (from..)
         .map(job)
         .find(|(_, spec)| rank_aggregators(&spec.id(), &keys)[0] == adv.key)
         .unwrap();
     adv.know(&spec);
+    (json, spec)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_elected_aggregator_that_publishes_a_wrong_result_is_refused_and_replaced() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::WrongAggregator).await;
+    let (json, spec) = job_led_by(&cluster, &adv, 100).await;
     let out = settle_exact(&cluster, &json, &spec).await;
     assert_ne!(out.verified.aggregator, adv.key);
     tokio::time::sleep(Duration::from_millis(500)).await;

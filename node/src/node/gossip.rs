@@ -5,7 +5,7 @@ use starkscale_protocol::lease::Claim;
 use starkscale_protocol::messages::{topics, AggregatorHeartbeat, JobSettled, ShardProved};
 use starkscale_protocol::status::Outcome;
 use starkscale_protocol::validate::{
-    self, AcceptedGossip, NeedsProofCheck, ProofCheckError, Verdict as PVerdict,
+    self, AcceptedGossip, NeedsProofCheck, ProofCheckError, SettledShard, Verdict as PVerdict,
 };
 use starkscale_protocol::SignedEnvelope;
 use tracing::{debug, info, warn};
@@ -282,7 +282,7 @@ impl Node {
         let tx = self.internal.clone();
         let network = self.network;
         tokio::task::spawn_blocking(move || {
-            let result = (|| -> Result<Vec<(u32, Vec<u8>)>, ProofCheckError> {
+            let result = (|| -> Result<Vec<(SettledShard, Vec<u8>)>, ProofCheckError> {
                 let verified = crate::settlement::verify_settlement_skipping(
                     &msg.settlement.0,
                     &network,
@@ -306,12 +306,22 @@ impl Node {
                     return wrong("credits do not match the settled proofs");
                 }
                 // The proofs are in credit order (checked by the verification above).
-                Ok(verified
-                    .credits
-                    .iter()
-                    .map(|c| c.shard)
-                    .zip(verified.settlement.shard_proofs.into_iter().map(|b| b.0))
-                    .collect())
+                verified
+                    .settlement
+                    .shard_proofs
+                    .into_iter()
+                    .map(|frame| {
+                        let env = SignedEnvelope::<ShardProved>::from_frame(&frame.0, &network)
+                            .map_err(|e| ProofCheckError::Invalid(e.to_string()))?;
+                        let msg = env.message();
+                        let shard = SettledShard {
+                            shard: msg.shard,
+                            worker: msg.worker,
+                            proved_at_ms: msg.proved_at_ms,
+                        };
+                        Ok((shard, frame.0))
+                    })
+                    .collect()
             })();
             let _ = tx.blocking_send(Internal::SettlementChecked {
                 frame,
@@ -325,7 +335,7 @@ impl Node {
         &mut self,
         frame: Vec<u8>,
         origin: Origin,
-        result: Result<Vec<(u32, Vec<u8>)>, ProofCheckError>,
+        result: Result<Vec<(SettledShard, Vec<u8>)>, ProofCheckError>,
     ) {
         let proofs = match result {
             Ok(proofs) => proofs,
@@ -352,6 +362,17 @@ impl Node {
                 .await;
             return;
         }
+        // Credits against this node's own record of the job, now (state may have moved while
+        // the proofs were being checked).
+        let shards: Vec<SettledShard> = proofs.iter().map(|(s, _)| *s).collect();
+        if let PVerdict::Ignore(reason) | PVerdict::Reject(reason) =
+            validate::check_settled_credits(record, &shards, now_ms())
+        {
+            warn!(job = %msg.job, aggregator = %msg.aggregator, %reason, "settlement credits refused");
+            self.report(&origin, Verdict::Ignore, &reason.to_string())
+                .await;
+            return;
+        }
         record.outcome = Some(Outcome::Settled {
             result_hash: msg.result_hash,
             aggregator: msg.aggregator,
@@ -360,7 +381,7 @@ impl Node {
         self.persist(&msg.job, FrameKind::Settled, &[], &frame);
         // The settlement carries every shard proof, all verified: keep any this node missed
         // (a catch-up after settlement sends the settlement, not the proofs).
-        for (shard, proof) in proofs {
+        for (SettledShard { shard, .. }, proof) in proofs {
             let known = self
                 .local
                 .get(&msg.job)

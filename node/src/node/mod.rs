@@ -199,7 +199,10 @@ enum Internal {
         frame: Vec<u8>,
         origin: Origin,
         /// The settlement's shard-proof frames by shard (all verified), or why it was refused.
-        result: Result<Vec<(u32, Vec<u8>)>, starkscale_protocol::validate::ProofCheckError>,
+        result: Result<
+            Vec<(starkscale_protocol::validate::SettledShard, Vec<u8>)>,
+            starkscale_protocol::validate::ProofCheckError,
+        >,
     },
     /// X of a job was fetched (or failed to be).
     XFetched {

@@ -202,8 +202,14 @@ impl Node {
                 frames.push(local.announce.clone());
             }
         }
-        // Settled jobs: their settlement carries every proof, so claims and proofs are left
-        // out; failed jobs: the failure; open jobs: their claims and verified proofs.
+        // Claims of every job come before its settlement: a peer checks a settlement's credits
+        // against the leases it knows. Settled jobs: the settlement carries every proof, so
+        // proofs are left out; failed jobs: the failure; open jobs: their verified proofs.
+        for job in &jobs {
+            if let Some(local) = self.local.get(job) {
+                frames.extend(local.claims.iter().cloned());
+            }
+        }
         for job in &jobs {
             let Some(local) = self.local.get(job) else {
                 continue;
@@ -216,11 +222,6 @@ impl Node {
             }
         }
         jobs.retain(|job| self.jobs.get(job).is_some_and(|r| r.outcome.is_none()));
-        for job in &jobs {
-            if let Some(local) = self.local.get(job) {
-                frames.extend(local.claims.iter().cloned());
-            }
-        }
         for job in &jobs {
             if let Some(local) = self.local.get(job) {
                 frames.extend(local.proofs.values().cloned());

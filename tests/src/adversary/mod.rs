@@ -15,20 +15,20 @@ use rand::{Rng, RngCore, SeedableRng};
 use starkscale_node::identity::Identity;
 use starkscale_node::network::{self, Client, GossipParams, NetConfig, NetEvent, Verdict};
 use starkscale_node::node::now_ms;
-use starkscale_node::settlement::{Settlement, SETTLEMENT_FORMAT};
 use starkscale_protocol::codec::{Bytes, MessageKind};
 use starkscale_protocol::envelope::forge;
 use starkscale_protocol::ids::{JobId, NetworkId, PeerKey, SignatureBytes};
 use starkscale_protocol::manifest::Manifest;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{
-    result_hash, topics, AggregatorHeartbeat, Capabilities, ChunkResponse, FetchChunk,
-    JobAnnounced, JobSettled, Load, Request, Response, ShardClaimed, ShardCredit, ShardProved,
+    topics, AggregatorHeartbeat, Capabilities, ChunkResponse, FetchChunk, JobAnnounced, Load,
+    Request, Response, ShardClaimed, ShardProved,
 };
 use starkscale_protocol::{JobSpec, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
 mod proofs;
+mod settle;
 
 /// The ways an adversary cheats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,11 +54,15 @@ pub enum Cheat {
     Flood,
     /// Announces a job of its own (valid manifest) and never serves its data.
     WithholdData,
+    /// Advertises the aggregator role, proves every shard itself without holding a lease,
+    /// and settles crediting itself: once at once, and once more after the honest proofs
+    /// are in (every proof in its settlements is valid; only the credits are stolen).
+    CreditThief,
 }
 
 impl Cheat {
     /// Every kind, in a fixed order.
-    pub const ALL: [Cheat; 9] = [
+    pub const ALL: [Cheat; 10] = [
         Cheat::WrongOutput,
         Cheat::FlippedProof,
         Cheat::StolenProof,
@@ -68,6 +72,7 @@ impl Cheat {
         Cheat::ClaimHog,
         Cheat::WrongAggregator,
         Cheat::Flood,
+        Cheat::CreditThief,
     ];
 
     /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
@@ -115,6 +120,8 @@ pub struct AdversaryStats {
     pub proofs_sent: u64,
     /// Settlements it published (each must be refused).
     pub settlements_sent: u64,
+    /// Shard proofs a credit thief made for itself.
+    pub proofs_made: u64,
     /// Requests it sent that no honest peer should answer with data.
     pub bad_requests_sent: u64,
     /// Chunk requests it answered with garbage.
@@ -178,6 +185,7 @@ impl Adversary {
             manifests: HashMap::new(),
             honest_proofs: HashMap::new(),
             own_proofs: Vec::new(),
+            own_settle_proofs: HashMap::new(),
             done: HashSet::new(),
             cfg: cfg.clone(),
         };
@@ -257,6 +265,8 @@ struct State {
     honest_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
     /// Valid proofs this adversary made itself, kept for replay.
     own_proofs: Vec<ShardProved>,
+    /// A credit thief's own ShardProved frames, by job and shard.
+    own_settle_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
     /// Things done once (job, step).
     done: HashSet<(JobId, u32)>,
 }
@@ -459,6 +469,7 @@ impl State {
                     }
                 }
             }
+            Cheat::CreditThief => self.steal_credits(manifest).await,
             Cheat::WrongAggregator | Cheat::WithholdData => {}
             Cheat::Flood => self.flood(&manifest).await,
         }
@@ -622,7 +633,7 @@ impl State {
             self.announce_withheld().await;
             return;
         }
-        if self.cfg.cheat != Cheat::WrongAggregator {
+        if !matches!(self.cfg.cheat, Cheat::WrongAggregator | Cheat::CreditThief) {
             return;
         }
         let heartbeat = AggregatorHeartbeat {
@@ -642,7 +653,8 @@ impl State {
         if let Some(frame) = self.sign(heartbeat) {
             self.publish(topics::AGGREGATOR_HEARTBEAT, frame).await;
         }
-        // Settle every job whose proofs it has all seen, with a wrong result.
+        // Settle every job whose proofs it has all seen: with a wrong result, or (a thief)
+        // with its own proofs.
         let ready: Vec<JobId> = self
             .manifests
             .iter()
@@ -658,51 +670,60 @@ impl State {
             .collect();
         for job in ready {
             self.done.insert((job, u32::MAX));
-            if let Some(frame) = self.wrong_settlement(&job) {
+            let proofs = if self.cfg.cheat == Cheat::CreditThief {
+                self.own_settle_proofs.get(&job)
+            } else {
+                self.honest_proofs.get(&job)
+            };
+            let (Some(manifest), Some(spec), Some(proofs)) =
+                (self.manifests.get(&job), self.spec(&job), proofs)
+            else {
+                continue;
+            };
+            let bump = self.cfg.cheat == Cheat::WrongAggregator;
+            let frame = settle::settlement_frame(
+                &self.key,
+                &self.network,
+                manifest,
+                spec.x(),
+                proofs,
+                bump,
+            );
+            if let Some(frame) = frame {
                 self.publish(topics::JOB_SETTLED, frame).await;
             }
         }
     }
 
-    fn wrong_settlement(&self, job: &JobId) -> Option<Vec<u8>> {
-        let manifest = self.manifests.get(job)?.clone();
-        let spec = self.spec(job)?;
-        let frames = self.honest_proofs.get(job)?;
-        let mut rows = Vec::new();
-        let mut credits = Vec::new();
-        for (shard, frame) in frames {
-            let env = SignedEnvelope::<ShardProved>::from_frame(frame, &self.network).ok()?;
-            rows.extend_from_slice(env.message().output.data());
-            credits.push(ShardCredit {
-                shard: *shard,
-                worker: env.message().worker,
-            });
+    /// A credit thief proves every shard itself and settles at once, crediting itself.
+    async fn steal_credits(&mut self, manifest: Manifest) {
+        let job = manifest.job;
+        let Some(spec) = self.spec(&job) else {
+            return;
+        };
+        let (key, network, m) = (self.key.clone(), self.network, manifest.clone());
+        let made =
+            tokio::task::spawn_blocking(move || settle::prove_all(&key, &network, &m, &spec)).await;
+        let Ok(Ok(proofs)) = made else {
+            return;
+        };
+        if let Ok(mut s) = self.stats.lock() {
+            s.proofs_made += proofs.len() as u64;
         }
-        rows[0] += 1;
-        let (m, _, n) = manifest.dims();
-        let result = IntMatrix::new(m as usize, n as usize, rows).ok()?;
-        let settled_at_ms = now_ms();
-        let settlement = Settlement {
-            format: SETTLEMENT_FORMAT.into(),
-            network: self.network,
-            manifest,
-            x: spec.x().clone(),
-            result: result.clone(),
-            shard_proofs: frames.values().cloned().map(Bytes).collect(),
-            aggregator: self.me,
-            settled_at_ms,
+        let Some(spec) = self.spec(&job) else {
+            return;
+        };
+        let frame = settle::settlement_frame(
+            &self.key,
+            &self.network,
+            &manifest,
+            spec.x(),
+            &proofs,
+            false,
+        );
+        self.own_settle_proofs.insert(job, proofs);
+        if let Some(frame) = frame {
+            self.publish(topics::JOB_SETTLED, frame).await;
         }
-        .sign(&self.key)
-        .ok()?;
-        self.sign(JobSettled {
-            job: *job,
-            aggregator: self.me,
-            config_id: starkscale_prover::CONFIG_ID,
-            settled_at_ms,
-            result_hash: result_hash(&result),
-            result: Some(result),
-            credits,
-            settlement: Bytes(settlement),
-        })
     }
 }

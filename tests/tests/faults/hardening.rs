@@ -144,3 +144,32 @@ async fn a_proof_this_node_cannot_check_is_ignored_not_blamed_on_its_sender() {
     let err = verify_settlement(&resettled.sign(&key).unwrap()).unwrap_err();
     assert!(matches!(err, SettlementError::Local(_)), "{err}");
 }
+
+/// Attack 2: a Sybil that advertises the aggregator role, is elected for the job, re-proves
+/// every shard with its own key (holding no lease on any) and settles crediting itself: every
+/// proof in its settlement verifies, so it was accepted and took every credit. Now credits
+/// must match the proof a peer recorded for each shard, or pass the lease rule a gossiped
+/// proof passes: its settlements (one at once, one after the honest proofs are in) are
+/// refused, and the next rank settles with the honest workers' credits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_elected_sybil_that_settles_with_its_own_proofs_is_credited_nothing() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::CreditThief).await;
+    let (json, spec) = job_led_by(&cluster, &adv, 300).await;
+    let out = settle_exact(&cluster, &json, &spec).await;
+    assert_ne!(
+        out.verified.aggregator, adv.key,
+        "the thief's settlement won"
+    );
+    assert!(out.verified.credits.iter().all(|c| c.worker != adv.key));
+    assert_eq!(credited_to(&cluster, &spec.id(), &adv.key).await, 0);
+    let stats = adv.stats();
+    assert_eq!(stats.proofs_made, out.verified.credits.len() as u64);
+    assert!(
+        stats.settlements_sent >= 1,
+        "the thief settled crediting itself"
+    );
+    adv.shutdown().await;
+    cluster.shutdown().await;
+}
