@@ -357,7 +357,7 @@ fn a_false_statement_fails_only_the_constraint_check_at_zeta() {
         verifier::shard_circuit_lenient(vk, &x, &y, &binding, &proof).unwrap();
     assert!(verdict.is_err());
     let w = verifier::witness_lenient(&[(layout.clone(), witness)]).unwrap();
-    let program = &w.traces[4];
+    let program = &w.traces[verifier::ProofTable::Program.position(0)];
     let failing: Vec<usize> = layout
         .checks
         .program

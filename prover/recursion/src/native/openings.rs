@@ -474,7 +474,7 @@ pub(crate) fn replay_shard(
     Ok((replay.events, public, openings))
 }
 
-/// [`replay_shard`] for a proof that may not verify (see `super::replay::replay_lenient`):
+/// `replay_shard` for a proof that may not verify (see `super::replay::replay_lenient`):
 /// the transcript and openings a prover would hand the circuit. When the native verifier
 /// stopped before checking the commit-phase openings, they are rebuilt here from the proof
 /// (each query's own value folded natively, as the verifier would have). Also returns the
