@@ -165,6 +165,39 @@ impl Witness {
     }
 }
 
+/// Checks that every bus carries tuples of one width across all `tables` (p3-lookup checks
+/// widths within one AIR only; across AIRs it is the assembler's duty).
+pub fn check_bus_widths(tables: &[Table]) -> Result<(), CircuitError> {
+    let interactions = tables.iter().flat_map(|table| {
+        let layout = p3_air::symbolic::AirLayout::from_air(table);
+        let builder =
+            p3_lookup::InteractionSymbolicBuilder::<Val, Challenge>::from_air(table, layout);
+        builder
+            .global_interactions()
+            .iter()
+            .map(|i| (i.bus_name.clone(), i.fields.len()))
+            .collect::<Vec<_>>()
+    });
+    widths_agree(interactions)
+}
+
+fn widths_agree(
+    interactions: impl IntoIterator<Item = (String, usize)>,
+) -> Result<(), CircuitError> {
+    let mut widths: HashMap<String, usize> = HashMap::new();
+    for (bus, width) in interactions {
+        let first = *widths.entry(bus.clone()).or_insert(width);
+        if first != width {
+            return Err(CircuitError::BusWidth {
+                bus,
+                first,
+                other: width,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Terms of the LogUp sums of `tables` at these heights: each bus interaction of each row.
 pub fn lookup_terms(tables: &[Table], heights: &[usize]) -> u64 {
     tables
@@ -280,6 +313,7 @@ pub fn verify(
             }
         }
     }
+    check_bus_widths(tables)?;
     let config = stark_config();
     let run = || {
         let data = ProverData::<ShardStarkConfig>::from_airs_and_degrees(&config, tables, bits)
@@ -297,4 +331,35 @@ pub fn verify(
             detail: panic_message(e),
         }
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bus_of_two_widths_is_refused() {
+        let ok = [
+            ("a".to_string(), 2),
+            ("b".to_string(), 5),
+            ("a".to_string(), 2),
+        ];
+        assert!(widths_agree(ok).is_ok());
+        let bad = [
+            ("a".to_string(), 2),
+            ("b".to_string(), 5),
+            ("a".to_string(), 3),
+        ];
+        assert!(matches!(
+            widths_agree(bad),
+            Err(CircuitError::BusWidth {
+                first: 2,
+                other: 3,
+                ..
+            })
+        ));
+        // The shard verifier's tables agree.
+        let w = crate::verifier::fixture::honest();
+        check_bus_widths(&w.tables).unwrap();
+    }
 }

@@ -146,6 +146,16 @@ pub enum CircuitError {
         /// In the layout.
         want: usize,
     },
+    /// A bus carries tuples of two widths (a circuit assembled wrongly).
+    #[error("bus {bus} carries tuples of {first} and of {other} elements")]
+    BusWidth {
+        /// The bus.
+        bus: String,
+        /// The first width seen.
+        first: usize,
+        /// Another.
+        other: usize,
+    },
     /// The proof does not verify.
     #[error("the circuit proof does not verify: {detail}")]
     Verify {
