@@ -78,6 +78,12 @@ impl VerifyingKey {
                 "a {rows} × {k} shard is outside what this configuration proves"
             )));
         }
+        if weight_bound > crate::statement::HALF_MODULUS {
+            return Err(VerifyError::Shape(format!(
+                "a weight bound of {weight_bound} exceeds what a field element holds exactly ({})",
+                crate::statement::HALF_MODULUS
+            )));
+        }
         let mut limbs = [0u32; 8];
         for (limb, bytes) in limbs.iter_mut().zip(commitment.chunks_exact(4)) {
             *limb = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);

@@ -47,7 +47,11 @@ pub struct Binding {
 /// can reach half the field, so results are exact integers. Returns the largest possible
 /// magnitude of an output entry.
 pub fn check_exact(k: usize, w_max: u64, x_max: u64) -> Result<u128, OverflowError> {
-    let worst = (k as u128) * (w_max as u128) * (x_max as u128);
+    // Up to 2^192 for hostile inputs: past u128, the product is simply too large.
+    let worst = (k as u128)
+        .checked_mul(u128::from(w_max))
+        .and_then(|v| v.checked_mul(u128::from(x_max)))
+        .unwrap_or(u128::MAX);
     if worst > HALF_MODULUS as u128 {
         return Err(OverflowError {
             k,
@@ -188,5 +192,28 @@ pub(crate) fn effective_vectors(
             xs: project_all(x, &rs),
             ys: project_all(y, &rs),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hostile bounds (a peer's manifest, a caller of `from_parts`) cannot overflow the check in
+    /// release builds: past u128 the product is refused as too large.
+    #[test]
+    fn the_exactness_check_never_overflows() {
+        let err = check_exact(usize::MAX, u64::MAX, u64::MAX).unwrap_err();
+        assert_eq!(err.worst, u128::MAX);
+        assert!(check_exact(1 << 15, 127, 127).is_ok());
+        assert!(check_exact(1 << 15, 1 << 20, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_verifying_key_refuses_a_weight_bound_no_field_element_holds() {
+        let commitment = [0u8; 32];
+        assert!(crate::VerifyingKey::from_parts(4, 4, HALF_MODULUS, commitment).is_ok());
+        assert!(crate::VerifyingKey::from_parts(4, 4, HALF_MODULUS + 1, commitment).is_err());
+        assert!(crate::VerifyingKey::from_parts(4, 4, u64::MAX, commitment).is_err());
     }
 }
