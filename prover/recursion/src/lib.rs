@@ -34,7 +34,8 @@
 //!   (shifted per tree), checks proof of work, and computes the domain points from the bits.
 //! - [`tables::deep`]: the batched input openings of each query, `Σ α^j v_j`.
 //! - [`tables::fri`]: one query's fold in one commit-phase round.
-//! - [`tables::ext`]: the program table, challenge-field arithmetic one operation per row:
+//! - [`tables::ext`] and [`tables::program`]: the program table, challenge-field arithmetic one
+//!   operation per row, and the program it runs:
 //!   the constraint check at ζ, the DEEP quotients, the final polynomial.
 //! - [`circuit`]: the table enum, the witness, and prove / verify; [`config`]: the circuit's
 //!   named configuration and conjectured security; [`error`]: typed errors.

@@ -28,6 +28,7 @@ pub mod ext;
 pub mod fri;
 pub mod index;
 pub mod poseidon2;
+pub mod program;
 pub mod transcript;
 pub mod tree;
 
