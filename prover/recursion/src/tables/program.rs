@@ -15,7 +15,7 @@ use starkscale_prover::config::{Challenge, Val};
 pub enum Ref {
     /// Value `i` of this program (the result of its `i`-th operation).
     Local(usize),
-    /// A value another table offers on [`BUS`] under this id (relative to the proof's range).
+    /// A value another table offers on [`super::ext::BUS`] under this id (relative to the proof's range).
     Extern(u32),
 }
 
