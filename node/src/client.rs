@@ -16,7 +16,7 @@ use starkscale_protocol::status::JobStatus;
 use starkscale_protocol::{JobLimits, JobSpec};
 
 use crate::identity::Identity;
-use crate::network::{self, Client, GossipParams, NetConfig};
+use crate::network::{self, Client, GossipParams, NetConfig, NetEvent};
 use crate::settlement::{check_commitments, verify_settlement, VerifiedSettlement};
 
 /// Progress of a submitted job, as the client sees it.
@@ -73,15 +73,34 @@ pub fn load_job(json: &[u8]) -> anyhow::Result<JobSpec> {
     Ok(spec)
 }
 
+/// How long the client waits for the peer's connection, or to get it back once lost.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request is retried on a live connection before the peer counts as silent.
+const RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// The state of the client's connection to its peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Link {
+    Connecting,
+    Up,
+    /// A dial failed, with the cause.
+    DialFailed(String),
+    /// The connection closed, with the cause.
+    Lost(String),
+}
+
 /// A connection to one peer for client requests.
 pub struct Session {
     net: Client,
     peer: PeerId,
+    addr: Multiaddr,
+    link: tokio::sync::watch::Receiver<Link>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Session {
-    /// Connects to `addr` with a throwaway identity.
+    /// Connects to `addr` with a throwaway identity, and fails within [`CONNECT_TIMEOUT`]
+    /// (naming the address and the cause) when the peer cannot be reached.
     pub async fn connect(addr: &Multiaddr) -> anyhow::Result<Self> {
         let peer = peer_of(addr)?;
         let (net, mut events, event_loop) = network::new(
@@ -95,29 +114,100 @@ impl Session {
             },
         )?;
         let loop_task = tokio::spawn(event_loop.run());
-        // The client serves nothing: drop incoming requests and events.
-        let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let (tx, link) = tokio::sync::watch::channel(Link::Connecting);
+        // The client serves nothing: it only follows its link to the peer.
+        let watch = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let next = match event {
+                    NetEvent::PeerConnected(p) if p == peer => Link::Up,
+                    NetEvent::PeerDisconnected { peer: p, cause } if p == peer => {
+                        Link::Lost(cause.unwrap_or_else(|| "the peer closed it".into()))
+                    }
+                    NetEvent::DialFailed { peer: p, error } if p.is_none_or(|p| p == peer) => {
+                        Link::DialFailed(error)
+                    }
+                    _ => continue,
+                };
+                // A failed parallel dial does not take down a link that is up.
+                if matches!(next, Link::DialFailed(_)) && *tx.borrow() == Link::Up {
+                    continue;
+                }
+                let _ = tx.send(next);
+            }
+        });
         let task = tokio::spawn(async move {
             let _ = loop_task.await;
-            drain.abort();
+            watch.abort();
         });
-        Ok(Self { net, peer, task })
+        let session = Self {
+            net,
+            peer,
+            addr: addr.clone(),
+            link,
+            task,
+        };
+        session.wait_up().await?;
+        Ok(session)
     }
 
-    /// Sends one request, retrying while the connection comes up.
+    /// Waits until the link is up, or says why it is not.
+    async fn wait_up(&self) -> anyhow::Result<()> {
+        let mut link = self.link.clone();
+        let addr = &self.addr;
+        let waited = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            loop {
+                let state = link.borrow_and_update().clone();
+                match state {
+                    Link::Up => return Ok(()),
+                    Link::DialFailed(cause) => anyhow::bail!(
+                        "could not connect to the peer at {addr}: {cause}. Check that a node runs there and that the address is the full one it printed at start"
+                    ),
+                    Link::Connecting | Link::Lost(_) => {}
+                }
+                if link.changed().await.is_err() {
+                    anyhow::bail!("the client's network stopped while connecting to {addr}");
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            anyhow::bail!(
+                "could not connect to the peer at {addr}: no answer within {} s. Check that a node runs there and that the address is reachable from here",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })
+    }
+
+    /// Sends one request. A lost connection is dialed again once; a peer that cannot be
+    /// reached, or that does not answer for [`RETRY_FOR`], is an error naming its address.
     pub async fn request(&self, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
         let frame = request.to_frame()?;
+        let mut failing_since: Option<Instant> = None;
         loop {
-            match self.net.request(self.peer, frame.clone()).await {
+            let err = match self.net.request(self.peer, frame.clone()).await {
                 Ok(bytes) => {
                     return Response::from_frame(&bytes).context("peer sent a malformed response")
                 }
-                Err(e) if Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "request failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(e.context(format!("peer {} did not answer", self.peer))),
+                Err(e) => e,
+            };
+            let lost = match &*self.link.borrow() {
+                Link::Lost(cause) => Some(cause.clone()),
+                _ => None,
+            };
+            if let Some(cause) = lost {
+                tracing::debug!(%cause, "connection lost; dialing again");
+                self.net.dial(self.addr.clone()).await?;
+                self.wait_up().await.with_context(|| {
+                    format!("lost the connection to the peer at {} ({cause})", self.addr)
+                })?;
+                continue;
             }
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= RETRY_FOR || Instant::now() >= deadline {
+                return Err(err.context(format!("the peer at {} did not answer", self.addr)));
+            }
+            tracing::debug!(error = %err, "request failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

@@ -102,6 +102,26 @@ impl StateDb {
         Ok(new)
     }
 
+    /// Drops every frame stored for `job` (an earlier round of a job submitted again).
+    pub fn forget_job(&self, job: &[u8; 32]) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(FRAMES)?;
+            let keys: Vec<Vec<u8>> = table
+                .range(job.as_slice()..)?
+                .map_while(|item| {
+                    let key = item.ok()?.0.value().to_vec();
+                    key.starts_with(job).then_some(key)
+                })
+                .collect();
+            for key in keys {
+                table.remove(key.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Records a stored chunk in the index.
     pub fn put_chunk(&self, id: &[u8; 32], len: u64) -> anyhow::Result<()> {
         let tx = self.db.begin_write()?;

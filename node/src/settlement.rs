@@ -78,7 +78,7 @@ fn bincode_config() -> impl bincode::config::Config {
 #[non_exhaustive]
 pub enum SettlementError {
     /// Bytes could not be decoded.
-    #[error("settlement is malformed: {0}")]
+    #[error("this is not a valid STARKScale settlement: {0} (a settlement is the file `starkscale submit --save` writes)")]
     Malformed(String),
     /// The aggregator's signature does not verify.
     #[error("aggregator signature does not verify")]
@@ -135,20 +135,31 @@ impl Settlement {
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SettlementError> {
     if bytes.len() > limits::JOB_SETTLED {
         return Err(SettlementError::Malformed(format!(
-            "{} bytes exceeds the {}-byte limit",
+            "it is {} bytes, over the {}-byte limit of a settlement",
             bytes.len(),
             limits::JOB_SETTLED
         )));
     }
     let (value, used) = bincode::serde::decode_from_slice(bytes, bincode_config())
-        .map_err(|e| SettlementError::Malformed(e.to_string()))?;
+        .map_err(|e| SettlementError::Malformed(describe(&e)))?;
     if used != bytes.len() {
         return Err(SettlementError::Malformed(format!(
-            "{} trailing bytes",
+            "{} bytes follow the end of the settlement",
             bytes.len() - used
         )));
     }
     Ok(value)
+}
+
+/// A decoding failure as words (bincode's own `Display` prints its `Debug` form).
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { .. } => "the data ends before a complete settlement".into(),
+        E::LimitExceeded => "it declares more data than a settlement may hold".into(),
+        E::Utf8 { .. } => "a text field is not valid UTF-8".into(),
+        _ => "its bytes are not a settlement's encoding".into(),
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> SettlementError {

@@ -71,6 +71,59 @@ pub fn may_settle(
         .is_some_and(|rank| (rank as u64) <= turn)
 }
 
+/// An aggregator candidate as one peer knows it: its key, and since when (unix ms) that peer
+/// has counted it as a candidate without a break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its key.
+    pub key: PeerKey,
+    /// First heartbeat of its current unbroken candidacy, as heard here.
+    pub since_ms: u64,
+}
+
+/// The candidates that count for a job created at `created_ms`: those this peer knew before
+/// the job existed. A key ground to rank first for a job id can only be found once the job
+/// is announced, so it never counts for that job. A peer that started listening
+/// (`known_from_ms`) after the job was created cannot tell, and counts every candidate.
+pub fn candidates_for(created_ms: u64, known: &[Candidate], known_from_ms: u64) -> Vec<PeerKey> {
+    known
+        .iter()
+        .filter(|c| created_ms <= known_from_ms || c.since_ms < created_ms)
+        .map(|c| c.key)
+        .collect()
+}
+
+/// Distinct reports that make a job's failure final (fewer when there are fewer candidates).
+pub const FAILURE_QUORUM: usize = 3;
+/// The first ranks whose failure reports count (so a quorum survives crashed ranks).
+pub const FAILURE_RANKS: usize = 2 * FAILURE_QUORUM - 1;
+
+/// Whether `reporter` is among the ranks whose failure reports count for `job`.
+pub fn may_report_failure(job: &JobId, candidates: &[PeerKey], reporter: &PeerKey) -> bool {
+    rank_aggregators(job, candidates)
+        .iter()
+        .take(FAILURE_RANKS)
+        .any(|k| k == reporter)
+}
+
+/// Whether `reporters` make the job's failure final: a failure carries no proof, so it needs
+/// `min(FAILURE_QUORUM, candidates)` distinct reports from the first [`FAILURE_RANKS`] ranks,
+/// each of which found the failure itself (for unavailable data: each failed to fetch it).
+pub fn failure_is_final(
+    job: &JobId,
+    candidates: &[PeerKey],
+    reporters: &std::collections::BTreeSet<PeerKey>,
+) -> bool {
+    let ranked = rank_aggregators(job, candidates);
+    let needed = FAILURE_QUORUM.min(ranked.len()).max(1);
+    let found = ranked
+        .iter()
+        .take(FAILURE_RANKS)
+        .filter(|k| reporters.contains(k))
+        .count();
+    found >= needed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +189,53 @@ mod tests {
         for (i, c) in counts.iter().enumerate() {
             assert!((700..=1300).contains(c), "peer {i} got {c} of 10000");
         }
+    }
+
+    #[test]
+    fn a_candidate_heard_after_the_job_was_created_does_not_count() {
+        let known = [
+            Candidate {
+                key: PeerKey([1; 32]),
+                since_ms: 100,
+            },
+            Candidate {
+                key: PeerKey([2; 32]),
+                since_ms: 500,
+            },
+        ];
+        assert_eq!(candidates_for(400, &known, 0), vec![PeerKey([1; 32])]);
+        assert_eq!(candidates_for(600, &known, 0).len(), 2);
+        // A peer that started after the job was created counts every candidate it knows.
+        assert_eq!(candidates_for(400, &known, 450).len(), 2);
+    }
+
+    #[test]
+    fn a_failure_needs_a_quorum_of_top_ranks() {
+        use std::collections::BTreeSet;
+        let job = JobId([3; 32]);
+        let ps = peers(8);
+        let ranked = rank_aggregators(&job, &ps);
+        let set = |ks: &[PeerKey]| ks.iter().copied().collect::<BTreeSet<_>>();
+        // Rank 0 alone cannot fail the job.
+        assert!(!failure_is_final(&job, &ps, &set(&ranked[..1])));
+        assert!(!failure_is_final(&job, &ps, &set(&ranked[..2])));
+        assert!(failure_is_final(&job, &ps, &set(&ranked[..3])));
+        // Any three of the first five ranks; ranks past them do not count.
+        assert!(failure_is_final(
+            &job,
+            &ps,
+            &set(&[ranked[0], ranked[2], ranked[4]])
+        ));
+        assert!(!failure_is_final(
+            &job,
+            &ps,
+            &set(&[ranked[0], ranked[5], ranked[6]])
+        ));
+        assert!(may_report_failure(&job, &ps, &ranked[4]));
+        assert!(!may_report_failure(&job, &ps, &ranked[5]));
+        // With two candidates both must report; with none, nothing is final.
+        assert!(!failure_is_final(&job, &ps[..2], &set(&ps[..1])));
+        assert!(failure_is_final(&job, &ps[..2], &set(&ps[..2])));
+        assert!(!failure_is_final(&job, &[], &set(&ps[..3])));
     }
 }

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::{limits, CodecError};
-use crate::election::may_settle;
+use crate::election::{candidates_for, may_report_failure, may_settle, Candidate};
 use crate::envelope::{EnvelopeError, GossipPayload, SignedEnvelope};
 use crate::ids::{JobId, NetworkId, PeerKey};
 use crate::job::JobLimits;
@@ -258,8 +258,11 @@ pub struct GossipContext<'a> {
     pub settle: SettlePolicy,
     /// Known jobs.
     pub jobs: &'a dyn JobLookup,
-    /// Peers currently advertising the aggregator role.
-    pub aggregators: &'a [PeerKey],
+    /// Peers currently advertising the aggregator role, with since when.
+    pub aggregators: &'a [Candidate],
+    /// When this peer started listening (unix ms): it cannot know which candidates came
+    /// before a job created earlier (see [`candidates_for`]).
+    pub started_ms: u64,
 }
 
 /// A message accepted by the protocol rules whose proof still has to be verified.
@@ -362,7 +365,12 @@ fn field_size(what: &'static str, len: usize, limit: usize) -> Check<()> {
     }
 }
 
-/// Whether `signer` may settle or fail the job now: its rank among the aggregator candidates
+/// The candidates that count for the job: those this peer knew before it was created.
+fn job_candidates(record: &JobRecord, ctx: &GossipContext<'_>) -> Vec<PeerKey> {
+    candidates_for(record.manifest.created_ms, ctx.aggregators, ctx.started_ms)
+}
+
+/// Whether `signer` may settle the job now: its rank among the aggregator candidates
 /// has had its turn. With `count_signer`, the signer counts as a candidate even if its
 /// heartbeat has not arrived (used for settlements, which are verified in full, so a missed
 /// heartbeat cannot strand a correct result; never for failures, which carry no proof).
@@ -372,7 +380,7 @@ fn may_finish(
     ctx: &GossipContext<'_>,
     count_signer: bool,
 ) -> bool {
-    let mut candidates = ctx.aggregators.to_vec();
+    let mut candidates = job_candidates(record, ctx);
     if count_signer && !candidates.contains(signer) {
         candidates.push(*signer);
     }
@@ -394,8 +402,17 @@ pub fn validate_job_announced(
     verdict((|| {
         let env = open::<JobAnnounced>(bytes, ctx)?;
         let manifest = &env.message().manifest;
-        if ctx.jobs.job(&manifest.job).is_some() {
-            return ignore(Reason::DuplicateJob(manifest.job));
+        if let Some(known) = ctx.jobs.job(&manifest.job) {
+            // A failed or expired job may be submitted again: a later announcement of the
+            // same content starts a new round (its frames are bound to the new creation
+            // time: claims and failures from before it are refused).
+            let over = matches!(
+                known.terminal_status(ctx.now_ms, &ctx.settle),
+                Some(JobStatus::Failed { .. } | JobStatus::Expired)
+            );
+            if !over || manifest.created_ms <= known.manifest.created_ms {
+                return ignore(Reason::DuplicateJob(manifest.job));
+            }
         }
         match manifest.validate(&ctx.limits) {
             Ok(_) => {}
@@ -560,7 +577,8 @@ pub fn validate_job_settled(
     })())
 }
 
-/// Validates a `JobFailed` frame: only the entry peer or an elected aggregator may fail a job.
+/// Validates a `JobFailed` frame: a report from the entry peer (final) or from one of the
+/// first ranks of the job's aggregator candidates (one report of a quorum).
 pub fn validate_job_failed(
     bytes: &[u8],
     ctx: &GossipContext<'_>,
@@ -578,8 +596,20 @@ pub fn validate_job_failed(
             });
         }
         let signer = env.signer();
-        if signer != record.manifest.entry && !may_finish(record, &signer, ctx, false) {
+        // An aggregator's report counts towards the failure quorum only from the first ranks
+        // of the candidates known before the job was created; the node makes the job failed
+        // once a quorum reported it (see `election::failure_is_final`).
+        if signer != record.manifest.entry
+            && !may_report_failure(&record.manifest.job, &job_candidates(record, ctx), &signer)
+        {
             return ignore(Reason::NotElected { signer });
+        }
+        if msg.failed_at_ms < record.manifest.created_ms {
+            return ignore(Reason::Clock {
+                at_ms: msg.failed_at_ms,
+                now_ms: ctx.now_ms,
+                max_skew_ms: ctx.max_skew_ms,
+            });
         }
         fresh(msg.failed_at_ms, ctx)?;
         Ok(env)

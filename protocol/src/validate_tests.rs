@@ -17,7 +17,7 @@ struct World {
     worker: SigningKey,
     aggregator: SigningKey,
     jobs: BTreeMap<JobId, JobRecord>,
-    aggregators: Vec<PeerKey>,
+    aggregators: Vec<crate::election::Candidate>,
     job: JobId,
 }
 
@@ -33,7 +33,10 @@ impl World {
             network: NetworkId::from_name("validate"),
             entry,
             worker: key(2),
-            aggregators: vec![PeerKey::from(&aggregator)],
+            aggregators: vec![crate::election::Candidate {
+                key: PeerKey::from(&aggregator),
+                since_ms: 0,
+            }],
             aggregator,
             jobs: BTreeMap::from([(job, record)]),
             job,
@@ -50,6 +53,7 @@ impl World {
             settle: SettlePolicy::default(),
             jobs: &self.jobs,
             aggregators: &self.aggregators,
+            started_ms: 0,
         }
     }
 
@@ -470,4 +474,48 @@ fn settlement_credits_follow_recorded_proofs_and_lease_rules() {
         check_settled_credits(record, &[early], now + 300),
         Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { .. }))
     ));
+}
+
+#[test]
+fn failure_reports_count_only_from_candidates_known_before_the_job() {
+    let mut w = World::new();
+    let report = |reporter: &SigningKey, at| JobFailed {
+        job: w.job,
+        reporter: PeerKey::from(reporter),
+        failed_at_ms: at,
+        reason: FailureReason::DataUnavailable {
+            detail: "no peer serves X".into(),
+        },
+    };
+    // The aggregator has been a candidate since before the job: its report is accepted
+    // (one report of a quorum; the node decides when the failure is final).
+    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 + 10));
+    assert!(validate_job_failed(&frame, &w.ctx(T0 + 10)).is_accept());
+    // A report dated before the job was created belongs to an earlier round.
+    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 - 1));
+    assert!(is_ignore(&validate_job_failed(&frame, &w.ctx(T0 + 10))));
+    // A candidate first heard after the job was created (a key ground for it) does not count.
+    w.aggregators[0].since_ms = T0 + 5;
+    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 + 10));
+    assert!(matches!(
+        validate_job_failed(&frame, &w.ctx(T0 + 10)),
+        Verdict::Ignore(Reason::NotElected { .. })
+    ));
+}
+
+#[test]
+fn a_failed_job_may_be_announced_again_later() {
+    let mut w = World::new();
+    let mut manifest = w.jobs[&w.job].manifest.clone();
+    manifest.created_ms = T0 + 1_000;
+    manifest.deadline_ms = T0 + 601_000;
+    let frame = w.frame(&w.entry, JobAnnounced { manifest });
+    assert!(matches!(
+        validate_job_announced(&frame, &w.ctx(T0 + 2_000)),
+        Verdict::Ignore(Reason::DuplicateJob(_))
+    ));
+    w.jobs.get_mut(&w.job).unwrap().outcome = Some(crate::status::Outcome::Failed {
+        reason: FailureReason::DeadlineExpired,
+    });
+    assert!(validate_job_announced(&frame, &w.ctx(T0 + 2_000)).is_accept());
 }

@@ -288,21 +288,27 @@ async fn garbage_chunks_are_refused_and_fetched_from_an_honest_peer() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_whose_data_never_arrives_fails_with_a_clear_status() {
-    let _serial = SERIAL.lock().await;
-    let cluster = cluster(NODES).await;
-    let adv = with_adversary(&cluster, Cheat::WithholdData).await;
+/// Waits for a withholder's own job to be announced and to end failed; returns the job and
+/// its status.
+async fn withheld_job_fails(cluster: &Cluster, adv: &Adversary) -> (JobId, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while adv.own_jobs().is_empty() {
         assert!(Instant::now() < deadline, "the withholder did not announce");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let job = adv.own_jobs()[0];
-    let end = chaos::wait_terminal(&cluster, &job, Duration::from_secs(60)).await;
-    let JobEnd::Failed(status) = end else {
-        panic!("expected a failed status, got {end:?}");
-    };
+    match chaos::wait_terminal(cluster, &job, Duration::from_secs(60)).await {
+        JobEnd::Failed(status) => (job, status),
+        end => panic!("expected a failed status, got {end:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_data_never_arrives_fails_with_a_clear_status() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::WithholdData).await;
+    let (_, status) = withheld_job_fails(&cluster, &adv).await;
     assert!(status.contains("unavailable"), "{status}");
     adv.shutdown().await;
     cluster.shutdown().await;

@@ -70,7 +70,19 @@ pub enum NetEvent {
     /// A connection to a new peer was established.
     PeerConnected(PeerId),
     /// The last connection to a peer closed.
-    PeerDisconnected(PeerId),
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Why the connection closed, if it closed on an error.
+        cause: Option<String>,
+    },
+    /// A dial failed.
+    DialFailed {
+        /// The peer dialed, when known.
+        peer: Option<PeerId>,
+        /// Why.
+        error: String,
+    },
 }
 
 /// Facts about the local peer.
@@ -469,10 +481,24 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
+                cause,
                 ..
             } => {
                 self.connected.remove(&peer_id);
-                self.emit(NetEvent::PeerDisconnected(peer_id)).await;
+                let cause = cause.map(|c| c.to_string());
+                self.emit(NetEvent::PeerDisconnected {
+                    peer: peer_id,
+                    cause,
+                })
+                .await;
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, %error, "dial failed");
+                self.emit(NetEvent::DialFailed {
+                    peer: peer_id,
+                    error: dial_cause(&error),
+                })
+                .await;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -559,5 +585,25 @@ impl EventLoop {
             }
             request_response::Event::ResponseSent { .. } => {}
         }
+    }
+}
+
+/// The innermost cause of a failed dial, in words ("Connection refused (os error 111)"),
+/// instead of libp2p's nested description.
+fn dial_cause(error: &libp2p::swarm::DialError) -> String {
+    fn innermost(e: &dyn std::error::Error) -> String {
+        let mut e = e;
+        while let Some(next) = e.source() {
+            e = next;
+        }
+        e.to_string()
+    }
+    match error {
+        libp2p::swarm::DialError::Transport(attempts) if !attempts.is_empty() => {
+            let mut causes: Vec<String> = attempts.iter().map(|(_, e)| innermost(e)).collect();
+            causes.dedup();
+            causes.join("; ")
+        }
+        other => innermost(other),
     }
 }

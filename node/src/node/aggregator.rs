@@ -2,7 +2,7 @@
 //! verified, assembles and signs the settlement and publishes it.
 
 use starkscale_protocol::codec::{limits, Bytes};
-use starkscale_protocol::election::may_settle;
+use starkscale_protocol::election::{may_report_failure, may_settle};
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{
     result_hash, topics, AggregatorHeartbeat, Capabilities, FailureReason, JobSettled, Load,
@@ -43,16 +43,17 @@ impl Node {
     /// whose data no peer can serve.
     pub(super) async fn try_settle(&mut self) {
         let now = now_ms();
-        let aggregators = self.aggregator_keys();
         let mut ready = Vec::new();
         let mut unavailable = Vec::new();
         for (job, record) in &self.jobs {
             if record.outcome.is_none() {
                 if let Some(local) = self.local.get(job) {
+                    // Each of the first ranks reports for itself: one report is not final.
                     if local.x.is_none()
+                        && !local.reported_failure
                         && local.x_failures >= super::DATA_GIVE_UP_ATTEMPTS
                         && now.saturating_sub(local.x_first_failure_ms) >= super::DATA_GIVE_UP_MS
-                        && self.elected(record, &aggregators, now)
+                        && may_report_failure(job, &self.job_candidates(record), &self.me)
                     {
                         unavailable.push((*job, local.x_failures));
                     }
@@ -65,17 +66,21 @@ impl Node {
                 continue;
             };
             if local.settling
+                || local.reported_failure
                 || local.x.is_none()
                 || local.proofs.len() != record.plan.shard_count() as usize
             {
                 continue;
             }
-            if self.elected(record, &aggregators, now) {
+            if self.elected(record, now) {
                 ready.push(*job);
             }
         }
         for (job, attempts) in unavailable {
-            warn!(%job, attempts, "no peer serves the job's data; failing the job");
+            if let Some(local) = self.local.get_mut(&job) {
+                local.reported_failure = true;
+            }
+            warn!(%job, attempts, "no peer serves the job's data; reporting the job failed");
             let detail = format!(
                 "X could not be fetched from the entry peer or any connected peer in {attempts} attempts over at least {} s",
                 super::DATA_GIVE_UP_MS / 1000
@@ -93,7 +98,10 @@ impl Node {
                     self.publish(topics::JOB_SETTLED, frame).await;
                 }
                 Err(e) => {
-                    warn!(%job, error = %e, "could not build the settlement; failing the job");
+                    warn!(%job, error = %e, "could not build the settlement; reporting the job failed");
+                    if let Some(local) = self.local.get_mut(&job) {
+                        local.reported_failure = true;
+                    }
                     let detail = e.to_string().chars().take(900).collect();
                     self.fail_job(job, FailureReason::AggregationFailed { detail })
                         .await;
@@ -103,15 +111,10 @@ impl Node {
     }
 
     /// Whether this node's turn to settle (or fail) the job has come.
-    fn elected(
-        &self,
-        record: &starkscale_protocol::status::JobRecord,
-        aggregators: &[starkscale_protocol::ids::PeerKey],
-        now: u64,
-    ) -> bool {
+    fn elected(&self, record: &starkscale_protocol::status::JobRecord, now: u64) -> bool {
         may_settle(
             &record.manifest.job,
-            aggregators,
+            &self.job_candidates(record),
             &self.me,
             record.settle_deadline_ms(&self.settle),
             self.settle.step_ms,

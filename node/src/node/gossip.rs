@@ -1,8 +1,11 @@
 //! Gossip handlers: every frame goes decode → signature → protocol rules → proof check, and
 //! ends in Accept, Ignore or Reject before anything is forwarded or acted on.
 
+use starkscale_protocol::election::failure_is_final;
 use starkscale_protocol::lease::Claim;
-use starkscale_protocol::messages::{topics, AggregatorHeartbeat, JobSettled, ShardProved};
+use starkscale_protocol::messages::{
+    topics, AggregatorHeartbeat, JobFailed, JobSettled, ShardProved,
+};
 use starkscale_protocol::status::Outcome;
 use starkscale_protocol::validate::{
     self, AcceptedGossip, NeedsProofCheck, ProofCheckError, SettledShard, Verdict as PVerdict,
@@ -40,7 +43,7 @@ impl Node {
 
     /// Validates any gossip frame (live, replayed or our own) and applies it.
     pub(super) async fn on_gossip_frame(&mut self, frame: Vec<u8>, origin: Origin) {
-        let aggregators = self.aggregator_keys();
+        let aggregators = self.aggregator_candidates();
         let verdict = validate::validate_any(&frame, &self.ctx(origin.freshness(), &aggregators));
         match verdict {
             PVerdict::Accept(accepted) => self.on_accepted(frame, origin, accepted).await,
@@ -108,23 +111,13 @@ impl Node {
                         .config_ids
                         .contains(&starkscale_prover::CONFIG_ID)
                 {
-                    self.aggregators.insert(aggregator, now_ms());
+                    self.heard_aggregator(aggregator);
                 }
                 self.report(&origin, Verdict::Accept, "").await;
             }
             AcceptedGossip::JobSettled(check) => self.check_settlement(frame, origin, check).await,
             AcceptedGossip::JobFailed(env) => {
-                let msg = env.into_message();
-                if let Some(record) = self.jobs.get_mut(&msg.job) {
-                    if record.outcome.is_none() {
-                        warn!(job = %msg.job, reason = %msg.reason, "job failed");
-                        record.outcome = Some(Outcome::Failed { reason: msg.reason });
-                        self.persist(&msg.job, FrameKind::Failed, &[], &frame);
-                        if let Some(local) = self.local.get_mut(&msg.job) {
-                            local.failed = Some(frame);
-                        }
-                    }
-                }
+                self.apply_failure(env, frame);
                 self.report(&origin, Verdict::Accept, "").await;
             }
         }
@@ -197,7 +190,7 @@ impl Node {
     ) {
         self.done_checking(&frame);
         crate::metrics::Metrics::observe(&self.metrics.verify_seconds, elapsed);
-        let aggregators = self.aggregator_keys();
+        let aggregators = self.aggregator_candidates();
         // Re-run the rules: state may have moved while the proof was being checked.
         let verdict =
             validate::validate_shard_proved(&frame, &self.ctx(origin.freshness(), &aggregators));
@@ -398,5 +391,49 @@ impl Node {
             local.settling = false;
         }
         self.report(&origin, Verdict::Accept, "").await;
+    }
+}
+
+impl Node {
+    /// Applies an accepted failure report. The entry peer's failure is final; an aggregator's
+    /// is one report, and the job fails once the first ranks' reports reach the quorum
+    /// (`election::failure_is_final`): a failure carries no proof, so no single key can make
+    /// it final.
+    fn apply_failure(&mut self, env: SignedEnvelope<JobFailed>, frame: Vec<u8>) {
+        let signer = env.signer();
+        let msg = env.into_message();
+        let Some(record) = self.jobs.get(&msg.job) else {
+            return;
+        };
+        if record.outcome.is_some() {
+            return;
+        }
+        let candidates = self.job_candidates(record);
+        let (job, entry) = (msg.job, record.manifest.entry);
+        let new_report = signer != entry
+            && self
+                .local
+                .get_mut(&job)
+                .is_some_and(|l| l.failure_reports.insert(signer, frame.clone()).is_none());
+        if new_report {
+            self.persist(&job, FrameKind::Failed, signer.as_bytes(), &frame);
+        }
+        let final_failure = signer == entry
+            || self.local.get(&job).is_some_and(|l| {
+                let reporters = l.failure_reports.keys().copied().collect();
+                failure_is_final(&job, &candidates, &reporters)
+            });
+        info!(job = %msg.job, reporter = %signer, final_failure, reason = %msg.reason, "failure reported");
+        if !final_failure {
+            return;
+        }
+        warn!(job = %msg.job, reason = %msg.reason, "job failed");
+        if let Some(local) = self.local.get_mut(&job) {
+            local.failed = Some(frame.clone());
+        }
+        if let Some(record) = self.jobs.get_mut(&msg.job) {
+            record.outcome = Some(Outcome::Failed { reason: msg.reason });
+        }
+        self.persist(&msg.job, FrameKind::Failed, &[], &frame);
     }
 }

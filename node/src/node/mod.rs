@@ -8,6 +8,7 @@
 
 mod aggregator;
 mod gossip;
+mod restore;
 mod rpc;
 mod worker;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use libp2p::{Multiaddr, PeerId};
+use starkscale_protocol::election::{candidates_for, Candidate};
 use starkscale_protocol::ids::{JobId, NetworkId, PeerKey};
 use starkscale_protocol::lease::{Freshness, LeaseRules};
 use starkscale_protocol::matrix::IntMatrix;
@@ -272,8 +274,13 @@ struct LocalJob {
     checking: HashSet<[u8; 32]>,
     /// The signed JobSettled frame and the settlement bytes, once settled.
     settled: Option<(Vec<u8>, Vec<u8>)>,
-    /// The signed JobFailed frame, once failed.
+    /// The signed JobFailed frame that made the job failed (the entry peer's, or the report
+    /// that completed the quorum), once failed.
     failed: Option<Vec<u8>>,
+    /// Aggregators' failure reports, by reporter, until a quorum makes the job failed.
+    failure_reports: BTreeMap<PeerKey, Vec<u8>>,
+    /// We reported this job failed (data unavailable, or a settlement we could not build).
+    reported_failure: bool,
     /// We are building the settlement.
     settling: bool,
 }
@@ -288,7 +295,11 @@ struct Node {
     store: Store,
     jobs: HashMap<JobId, JobRecord>,
     local: HashMap<JobId, LocalJob>,
+    /// Aggregator candidates: when last heard, and since when without a break.
     aggregators: HashMap<PeerKey, u64>,
+    aggregator_since: HashMap<PeerKey, u64>,
+    /// When this node started (it cannot know which candidates predate older jobs).
+    started_ms: u64,
     /// Shards we hold a lease on and have not finished: (job, shard) → start work at.
     pending_work: HashMap<(JobId, u32), u64>,
     working: HashSet<(JobId, u32)>,
@@ -352,6 +363,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         jobs: HashMap::new(),
         local: HashMap::new(),
         aggregators: HashMap::new(),
+        aggregator_since: HashMap::new(),
+        started_ms: now_ms(),
         pending_work: HashMap::new(),
         working: HashSet::new(),
         rejects: HashMap::new(),
@@ -398,7 +411,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
 }
 
 impl Node {
-    fn ctx<'a>(&'a self, freshness: Freshness, aggregators: &'a [PeerKey]) -> GossipContext<'a> {
+    fn ctx<'a>(&'a self, freshness: Freshness, aggregators: &'a [Candidate]) -> GossipContext<'a> {
         GossipContext {
             network: self.network,
             now_ms: now_ms(),
@@ -408,7 +421,43 @@ impl Node {
             settle: self.settle,
             jobs: &self.jobs,
             aggregators,
+            started_ms: self.started_ms,
         }
+    }
+
+    /// Live aggregator candidates with since when they have been candidates.
+    fn aggregator_candidates(&self) -> Vec<Candidate> {
+        let now = now_ms();
+        self.aggregators
+            .iter()
+            .filter(|(_, seen)| now.saturating_sub(**seen) < AGGREGATOR_TTL_MS)
+            .map(|(key, _)| Candidate {
+                key: *key,
+                since_ms: self.aggregator_since.get(key).copied().unwrap_or(now),
+            })
+            .collect()
+    }
+
+    /// Records a heartbeat: a key that was not a live candidate starts a new candidacy.
+    fn heard_aggregator(&mut self, key: PeerKey) {
+        let now = now_ms();
+        let live = self
+            .aggregators
+            .get(&key)
+            .is_some_and(|seen| now.saturating_sub(*seen) < AGGREGATOR_TTL_MS);
+        if !live {
+            self.aggregator_since.insert(key, now);
+        }
+        self.aggregators.insert(key, now);
+    }
+
+    /// The candidates that count for `record`'s job (known before it was created).
+    fn job_candidates(&self, record: &JobRecord) -> Vec<PeerKey> {
+        candidates_for(
+            record.manifest.created_ms,
+            &self.aggregator_candidates(),
+            self.started_ms,
+        )
     }
 
     fn aggregator_keys(&self) -> Vec<PeerKey> {
@@ -438,7 +487,7 @@ impl Node {
                 channel,
             } => self.on_request(peer, data, channel).await,
             NetEvent::PeerConnected(peer) => self.on_peer_connected(peer),
-            NetEvent::PeerDisconnected(_) => {}
+            NetEvent::PeerDisconnected { .. } | NetEvent::DialFailed { .. } => {}
         }
     }
 
@@ -611,7 +660,9 @@ impl Node {
         self.on_gossip_frame(frame, Origin::Local).await;
     }
 
-    /// Starts tracking a job from its validated announcement; returns its shard count.
+    /// Starts tracking a job from its validated announcement; returns its shard count. A job
+    /// known from an earlier round (failed or expired, submitted again) starts afresh: its
+    /// old record, local state and stored frames are dropped.
     fn add_job(
         &mut self,
         manifest: starkscale_protocol::manifest::Manifest,
@@ -619,6 +670,17 @@ impl Node {
     ) -> anyhow::Result<u32> {
         let job = manifest.job;
         let record = JobRecord::new(manifest, &self.limits, self.rules)?;
+        if self.jobs.remove(&job).is_some() {
+            info!(%job, "job submitted again: starting a new round");
+            self.local.remove(&job);
+            self.pending_work.retain(|(j, _), _| *j != job);
+            self.failed.retain(|(j, _)| *j != job);
+            // Synchronously (a rare, small write), so it cannot overtake the new round's
+            // frames, which are persisted on the blocking pool after this returns.
+            if let Err(e) = self.db.forget_job(job.as_bytes()) {
+                warn!(%job, error = %e, "could not drop an earlier round's frames");
+            }
+        }
         let shards = record.plan.shard_count();
         self.jobs.insert(job, record);
         self.local.insert(
@@ -640,123 +702,5 @@ impl Node {
                 warn!(%job, error = %e, "could not persist a frame");
             }
         });
-    }
-
-    /// Rebuilds jobs, leases, proofs and settlements from the state database after a restart.
-    /// Every frame's signature is checked again; the protocol rules are those it passed when it
-    /// was stored (so jobs past their deadline are restored too).
-    fn restore(&mut self) -> anyhow::Result<()> {
-        use crate::db::FrameKind;
-        use starkscale_protocol::messages::{JobAnnounced, JobSettled, ShardClaimed, ShardProved};
-        use starkscale_protocol::SignedEnvelope;
-        let now = now_ms();
-        for (job_bytes, frames) in self.db.frames()? {
-            let job = JobId(job_bytes);
-            for (kind, _, frame) in frames {
-                let restored = match kind {
-                    FrameKind::Announce => {
-                        SignedEnvelope::<JobAnnounced>::from_frame(&frame, &self.network)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|env| {
-                                self.add_job(env.into_message().manifest, frame)?;
-                                Ok(())
-                            })
-                    }
-                    FrameKind::Claim => {
-                        SignedEnvelope::<ShardClaimed>::from_frame(&frame, &self.network)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|env| {
-                                let record = self
-                                    .jobs
-                                    .get_mut(&job)
-                                    .ok_or_else(|| anyhow::anyhow!("claim without job"))?;
-                                let claim = starkscale_protocol::lease::Claim::from(env.message());
-                                record
-                                    .leases
-                                    .insert_claim(claim, now, Freshness::Replayed)?;
-                                if let Some(local) = self.local.get_mut(&job) {
-                                    local.claims.push(frame);
-                                }
-                                Ok(())
-                            })
-                    }
-                    FrameKind::Proof => {
-                        SignedEnvelope::<ShardProved>::from_frame(&frame, &self.network)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|env| {
-                                let msg = env.message();
-                                let record = self
-                                    .jobs
-                                    .get_mut(&job)
-                                    .ok_or_else(|| anyhow::anyhow!("proof without job"))?;
-                                record.leases.record_proof(
-                                    msg.shard,
-                                    msg.worker,
-                                    msg.proved_at_ms,
-                                    now,
-                                    Freshness::Replayed,
-                                )?;
-                                if let Some(local) = self.local.get_mut(&job) {
-                                    local.proofs.insert(msg.shard, frame.clone());
-                                }
-                                Ok(())
-                            })
-                    }
-                    FrameKind::Failed => {
-                        use starkscale_protocol::messages::JobFailed;
-                        SignedEnvelope::<JobFailed>::from_frame(&frame, &self.network)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|env| {
-                                let record = self
-                                    .jobs
-                                    .get_mut(&job)
-                                    .ok_or_else(|| anyhow::anyhow!("failure without job"))?;
-                                record.outcome =
-                                    Some(starkscale_protocol::status::Outcome::Failed {
-                                        reason: env.into_message().reason,
-                                    });
-                                if let Some(local) = self.local.get_mut(&job) {
-                                    local.failed = Some(frame);
-                                }
-                                Ok(())
-                            })
-                    }
-                    FrameKind::Settled => {
-                        SignedEnvelope::<JobSettled>::from_frame(&frame, &self.network)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|env| {
-                                let msg = env.into_message();
-                                let record = self
-                                    .jobs
-                                    .get_mut(&job)
-                                    .ok_or_else(|| anyhow::anyhow!("settlement without job"))?;
-                                record.outcome =
-                                    Some(starkscale_protocol::status::Outcome::Settled {
-                                        result_hash: msg.result_hash,
-                                        aggregator: msg.aggregator,
-                                    });
-                                if let Some(local) = self.local.get_mut(&job) {
-                                    local.settled = Some((frame, msg.settlement.0));
-                                }
-                                Ok(())
-                            })
-                    }
-                };
-                if let Err(e) = restored {
-                    warn!(%job, ?kind, error = %e, "stored frame not restored");
-                }
-            }
-        }
-        let open: Vec<JobId> = self
-            .jobs
-            .iter()
-            .filter(|(_, r)| !r.status(now, &self.settle).is_terminal())
-            .map(|(j, _)| *j)
-            .collect();
-        info!(jobs = self.jobs.len(), open = open.len(), "state restored");
-        for job in open {
-            self.fetch_x(job);
-        }
-        Ok(())
     }
 }

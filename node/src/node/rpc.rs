@@ -187,6 +187,15 @@ impl Node {
         }
     }
 
+    /// Whether a job ended without a result (failed or expired): it may be submitted again.
+    fn is_over_unsettled(&self, record: &starkscale_protocol::status::JobRecord) -> bool {
+        matches!(
+            record.terminal_status(now_ms(), &self.settle),
+            Some(starkscale_protocol::status::JobStatus::Failed { .. })
+                | Some(starkscale_protocol::status::JobStatus::Expired)
+        )
+    }
+
     fn catch_up_report(&self, req: CatchUp) -> CatchUpReport {
         let mut report = CatchUpReport::default();
         let mut jobs: Vec<_> = self
@@ -220,6 +229,7 @@ impl Node {
             if let Some(frame) = &local.failed {
                 frames.push(frame.clone());
             }
+            frames.extend(local.failure_reports.values().cloned());
         }
         jobs.retain(|job| self.jobs.get(job).is_some_and(|r| r.outcome.is_none()));
         for job in &jobs {
@@ -251,7 +261,13 @@ impl Node {
             .deadline_ms
             .filter(|d| *d > now)
             .unwrap_or(now + self.cfg.job_deadline.as_millis() as u64);
-        let known: HashSet<JobId> = self.jobs.keys().copied().collect();
+        // A failed or expired job may be submitted again (a new round).
+        let known: HashSet<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, r)| !self.is_over_unsettled(r))
+            .map(|(j, _)| *j)
+            .collect();
         let (tx, me, entries) = (self.internal.clone(), self.me, self.cfg.shard_entries);
         let store = self.store.clone();
         // Parsing (up to the submission limit), committing every shard and writing chunks are
@@ -284,7 +300,14 @@ impl Node {
         reply: ResponseChannel<Vec<u8>>,
     ) {
         let manifest = match prepared {
-            Ok(Prepared::New(manifest)) if !self.jobs.contains_key(&manifest.job) => *manifest,
+            Ok(Prepared::New(manifest))
+                if self
+                    .jobs
+                    .get(&manifest.job)
+                    .is_none_or(|r| self.is_over_unsettled(r)) =>
+            {
+                *manifest
+            }
             Ok(Prepared::New(manifest)) => {
                 let r = Response::SubmitResult(SubmitResult::Accepted { job: manifest.job });
                 let _ = self.net.respond(reply, respond_frame(&r)).await;
@@ -301,7 +324,7 @@ impl Node {
                 return;
             }
         };
-        let job = manifest.job;
+        let (job, created_ms) = (manifest.job, manifest.created_ms);
         let announce = SignedEnvelope::sign(&self.key, &self.network, JobAnnounced { manifest })
             .map_err(|e| e.to_string())
             .and_then(|e| e.to_frame().map_err(|e| e.to_string()));
@@ -310,7 +333,11 @@ impl Node {
                 // Apply our own announcement first: publish only what we accept ourselves.
                 self.on_gossip_frame(frame.clone(), super::Origin::Local)
                     .await;
-                if self.jobs.contains_key(&job) {
+                if self
+                    .jobs
+                    .get(&job)
+                    .is_some_and(|r| r.manifest.created_ms == created_ms)
+                {
                     info!(%job, "job accepted; announcing");
                     if let Err(e) = self.net.publish(topics::JOB_ANNOUNCED, frame).await {
                         tracing::warn!(error = %e, "publish failed");

@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         settle: SettlePolicy::default(),
         jobs: &jobs,
         aggregators: &[],
+        started_ms: 0,
     };
     assert!(!validate_any(data, &ctx).is_accept());
 });

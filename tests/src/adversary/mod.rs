@@ -5,7 +5,7 @@
 //! it like any worker); it needs it to make proofs of the wrong thing. Everything it sends is
 //! signed with its own key unless the cheat is about signatures.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,12 +21,13 @@ use starkscale_protocol::ids::{JobId, NetworkId, PeerKey, SignatureBytes};
 use starkscale_protocol::manifest::Manifest;
 use starkscale_protocol::matrix::IntMatrix;
 use starkscale_protocol::messages::{
-    topics, AggregatorHeartbeat, Capabilities, ChunkResponse, FetchChunk, JobAnnounced, Load,
-    Request, Response, ShardClaimed, ShardProved,
+    topics, AggregatorHeartbeat, ChunkResponse, FetchChunk, JobAnnounced, Request, Response,
+    ShardClaimed, ShardProved,
 };
 use starkscale_protocol::{JobSpec, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
+mod grind;
 mod proofs;
 mod settle;
 
@@ -58,11 +59,14 @@ pub enum Cheat {
     /// and settles crediting itself: once at once, and once more after the honest proofs
     /// are in (every proof in its settlements is valid; only the credits are stolen).
     CreditThief,
+    /// Once a job is announced, grinds a key that ranks first for it among the candidates,
+    /// heartbeats once with it and fails the job in its name (data unavailable).
+    Grinder,
 }
 
 impl Cheat {
     /// Every kind, in a fixed order.
-    pub const ALL: [Cheat; 10] = [
+    pub const ALL: [Cheat; 11] = [
         Cheat::WrongOutput,
         Cheat::FlippedProof,
         Cheat::StolenProof,
@@ -73,6 +77,7 @@ impl Cheat {
         Cheat::WrongAggregator,
         Cheat::Flood,
         Cheat::CreditThief,
+        Cheat::Grinder,
     ];
 
     /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
@@ -122,6 +127,10 @@ pub struct AdversaryStats {
     pub settlements_sent: u64,
     /// Shard proofs a credit thief made for itself.
     pub proofs_made: u64,
+    /// Failure reports a grinder sent in the name of a ground key.
+    pub failures_sent: u64,
+    /// Keys a grinder tried before one ranked first.
+    pub keys_ground: u64,
     /// Requests it sent that no honest peer should answer with data.
     pub bad_requests_sent: u64,
     /// Chunk requests it answered with garbage.
@@ -140,7 +149,7 @@ pub struct Adversary {
     pub net: Client,
     stats: Arc<Mutex<AdversaryStats>>,
     jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
-    own_jobs: Arc<Mutex<Vec<JobId>>>,
+    own_jobs: Arc<Mutex<Vec<(JobId, String)>>>,
     armed: Arc<std::sync::atomic::AtomicBool>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -186,6 +195,7 @@ impl Adversary {
             honest_proofs: HashMap::new(),
             own_proofs: Vec::new(),
             own_settle_proofs: HashMap::new(),
+            candidates: BTreeSet::new(),
             done: HashSet::new(),
             cfg: cfg.clone(),
         };
@@ -231,7 +241,18 @@ impl Adversary {
 
     /// Jobs it announced itself (a withholder's).
     pub fn own_jobs(&self) -> Vec<JobId> {
-        self.own_jobs.lock().map(|j| j.clone()).unwrap_or_default()
+        self.own_jobs
+            .lock()
+            .map(|j| j.iter().map(|(id, _)| *id).collect())
+            .unwrap_or_default()
+    }
+
+    /// The job JSON of the jobs it announced itself (to submit them again honestly).
+    pub fn own_job_json(&self) -> Vec<String> {
+        self.own_jobs
+            .lock()
+            .map(|j| j.iter().map(|(_, json)| json.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// What it has done so far.
@@ -258,13 +279,15 @@ struct State {
     net: Client,
     stats: Arc<Mutex<AdversaryStats>>,
     jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
-    own_jobs: Arc<Mutex<Vec<JobId>>>,
+    own_jobs: Arc<Mutex<Vec<(JobId, String)>>>,
     armed: Arc<std::sync::atomic::AtomicBool>,
     manifests: HashMap<JobId, Manifest>,
     /// Honest ShardProved frames seen, by job and shard.
     honest_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
     /// Valid proofs this adversary made itself, kept for replay.
     own_proofs: Vec<ShardProved>,
+    /// Aggregator candidates heard (a grinder ranks against them).
+    candidates: BTreeSet<PeerKey>,
     /// A credit thief's own ShardProved frames, by job and shard.
     own_settle_proofs: HashMap<JobId, BTreeMap<u32, Vec<u8>>>,
     /// Things done once (job, step).
@@ -350,7 +373,7 @@ impl State {
                     self.flood_requests(peer).await;
                 }
             }
-            NetEvent::PeerDisconnected(_) => {}
+            NetEvent::PeerDisconnected { .. } | NetEvent::DialFailed { .. } => {}
         }
     }
 
@@ -364,6 +387,11 @@ impl State {
                     slot.insert(manifest.clone());
                     self.on_announced(manifest).await;
                 }
+            }
+        } else if topic == topics::AGGREGATOR_HEARTBEAT {
+            if let Ok(env) = SignedEnvelope::<AggregatorHeartbeat>::from_frame(&data, &self.network)
+            {
+                self.candidates.insert(env.message().aggregator);
             }
         } else if topic == topics::SHARD_PROVED {
             if let Ok(env) = SignedEnvelope::<ShardProved>::from_frame(&data, &self.network) {
@@ -470,6 +498,7 @@ impl State {
                 }
             }
             Cheat::CreditThief => self.steal_credits(manifest).await,
+            Cheat::Grinder => self.grind_and_fail(&job).await,
             Cheat::WrongAggregator | Cheat::WithholdData => {}
             Cheat::Flood => self.flood(&manifest).await,
         }
@@ -622,7 +651,7 @@ impl State {
         let job = manifest.job;
         if let Some(frame) = self.sign(JobAnnounced { manifest }) {
             if let Ok(mut own) = self.own_jobs.lock() {
-                own.push(job);
+                own.push((job, json));
             }
             self.publish(topics::JOB_ANNOUNCED, frame).await;
         }
@@ -636,21 +665,7 @@ impl State {
         if !matches!(self.cfg.cheat, Cheat::WrongAggregator | Cheat::CreditThief) {
             return;
         }
-        let heartbeat = AggregatorHeartbeat {
-            aggregator: self.me,
-            sent_at_ms: now_ms(),
-            capabilities: Capabilities {
-                aggregate: true,
-                prove: false,
-                max_concurrent_leases: 0,
-                config_ids: vec![starkscale_prover::CONFIG_ID],
-            },
-            load: Load {
-                active_leases: 0,
-                pending_aggregations: 0,
-            },
-        };
-        if let Some(frame) = self.sign(heartbeat) {
+        if let Some(frame) = self.sign(grind::heartbeat(self.me)) {
             self.publish(topics::AGGREGATOR_HEARTBEAT, frame).await;
         }
         // Settle every job whose proofs it has all seen: with a wrong result, or (a thief)
@@ -692,6 +707,22 @@ impl State {
             if let Some(frame) = frame {
                 self.publish(topics::JOB_SETTLED, frame).await;
             }
+        }
+    }
+
+    /// A grinder makes a key that ranks first for the job, a candidate, and fails the job.
+    async fn grind_and_fail(&mut self, job: &JobId) {
+        let (key, tries) = grind::grind(job, &self.candidates, self.cfg.seed);
+        let Some((heartbeat, failure)) = grind::frames(&key, &self.network, job) else {
+            return;
+        };
+        self.publish(topics::AGGREGATOR_HEARTBEAT, heartbeat).await;
+        // Let the heartbeat arrive first: the failure must come from a known candidate.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.publish(topics::JOB_FAILED, failure).await;
+        if let Ok(mut s) = self.stats.lock() {
+            s.failures_sent += 1;
+            s.keys_ground += tries;
         }
     }
 

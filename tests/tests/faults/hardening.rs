@@ -173,3 +173,135 @@ async fn an_elected_sybil_that_settles_with_its_own_proofs_is_credited_nothing()
     adv.shutdown().await;
     cluster.shutdown().await;
 }
+
+/// Attack 1, the grinding half: once a job is announced, the grinder searches for a key that
+/// ranks first for it among the candidates it has heard (about H + 1 tries for H candidates),
+/// heartbeats once with it and fails the job in its name. Every peer took the failure, and
+/// the job could never run again. Now a job's election counts only candidates known before
+/// the job was created, and one failure report is not final (it needs a quorum of the first
+/// ranks): the job settles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_ground_to_rank_first_after_the_announcement_cannot_fail_the_job() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::Grinder).await;
+    // The grinder must have heard the candidates to rank against them.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let (json, spec) = job(71);
+    settle_exact(&cluster, &json, &spec).await;
+    let stats = adv.stats();
+    assert_eq!(
+        stats.failures_sent, 1,
+        "the grinder failed the job: {stats:?}"
+    );
+    eprintln!("grinder tried {} keys", stats.keys_ground);
+    adv.shutdown().await;
+    cluster.shutdown().await;
+}
+
+/// Attack 1, the other half: a failed job stayed failed forever (job ids come from content
+/// and records are kept). Now a failed or expired job can be submitted again: a later
+/// announcement of the same content starts a new round. Here the withholder's own job fails
+/// (a quorum of ranks each could not fetch its data), then an honest client submits the
+/// same content and it settles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_job_can_be_submitted_again_and_settle() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::WithholdData).await;
+    let (job, _) = withheld_job_fails(&cluster, &adv).await;
+    let json = adv.own_job_json()[0].clone();
+    adv.shutdown().await;
+    let spec = JobSpec::from_json_slice(json.as_bytes(), &JobLimits::default()).unwrap();
+    assert_eq!(spec.id(), job);
+    let out = settle_exact(&cluster, &json, &spec).await;
+    assert_eq!(out.job, job);
+    cluster.shutdown().await;
+}
+
+/// Attack 8: a client that submits to an address where no node listens, or through a peer
+/// that dies before it announces the job, printed nothing and waited its whole `--timeout`.
+/// Now a failed dial or a lost connection is an error within seconds naming the address and
+/// the cause; and `verify` on a file that is not a settlement says so in words instead of
+/// printing a decoder's debug dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_reports_an_unreachable_or_vanished_peer_instead_of_waiting() {
+    use starkscale_node::network::{self, NetConfig, NetEvent};
+    let _serial = SERIAL.lock().await;
+    let (json, _) = job(81);
+    let patience = Duration::from_secs(120);
+
+    // Nothing listens on a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: libp2p::Multiaddr =
+        format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", libp2p::PeerId::random())
+            .parse()
+            .unwrap();
+    let err = client::submit(json.as_bytes(), &addr, patience, |_| {})
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    eprintln!("{text}");
+    assert!(
+        text.contains(&format!("could not connect to the peer at {addr}")),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+
+    // A peer that accepts the connection and dies on the first request.
+    let identity = starkscale_node::identity::Identity::generate();
+    let (net, mut events, event_loop) = network::new(
+        identity.keypair().unwrap(),
+        NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: vec![],
+            topics: vec![],
+            gossip: Default::default(),
+            metrics: None,
+        },
+    )
+    .unwrap();
+    let loop_task = tokio::spawn(event_loop.run());
+    let mut listen = None;
+    while listen.is_none() {
+        listen = net.info().await.unwrap().listen_addrs.into_iter().next();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let addr = listen
+        .unwrap()
+        .with(libp2p::multiaddr::Protocol::P2p(net.peer_id()));
+    let dies = tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if matches!(event, NetEvent::Request { .. }) {
+                break;
+            }
+        }
+        loop_task.abort();
+    });
+    let err = client::submit(json.as_bytes(), &addr, patience, |_| {})
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    eprintln!("{text}");
+    assert!(
+        text.contains(&format!("lost the connection to the peer at {addr}")),
+        "{text}"
+    );
+    dies.await.unwrap();
+
+    // `verify` on something that is not a settlement.
+    let err = verify_settlement(b"just some text, not a settlement").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("this is not a valid STARKScale settlement: "),
+        "{text}"
+    );
+    assert!(
+        !text.contains('{') && !text.contains("Unexpected"),
+        "{text}"
+    );
+}
