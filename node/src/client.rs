@@ -178,6 +178,36 @@ impl Session {
         })
     }
 
+    /// Dials the peer again and waits for the outcome of that dial.
+    async fn reconnect(&self) -> anyhow::Result<()> {
+        let mut link = self.link.clone();
+        link.borrow_and_update();
+        self.net.dial(self.addr.clone()).await?;
+        let addr = &self.addr;
+        let waited = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            loop {
+                if link.changed().await.is_err() {
+                    anyhow::bail!("the client's network stopped while connecting to {addr}");
+                }
+                let state = link.borrow_and_update().clone();
+                match state {
+                    Link::Up => return Ok(()),
+                    Link::DialFailed(cause) => {
+                        anyhow::bail!("could not connect to it again: {cause}")
+                    }
+                    Link::Connecting | Link::Lost(_) => {}
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            anyhow::bail!(
+                "could not connect to it again within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })
+    }
+
     /// Sends one request. A lost connection is dialed again once; a peer that cannot be
     /// reached, or that does not answer for [`RETRY_FOR`], is an error naming its address.
     pub async fn request(&self, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
@@ -190,14 +220,15 @@ impl Session {
                 }
                 Err(e) => e,
             };
+            // Connected once (`connect` waited for it): a closed link or a failed redial
+            // means the connection was lost.
             let lost = match &*self.link.borrow() {
-                Link::Lost(cause) => Some(cause.clone()),
+                Link::Lost(cause) | Link::DialFailed(cause) => Some(cause.clone()),
                 _ => None,
             };
             if let Some(cause) = lost {
                 tracing::debug!(%cause, "connection lost; dialing again");
-                self.net.dial(self.addr.clone()).await?;
-                self.wait_up().await.with_context(|| {
+                self.reconnect().await.with_context(|| {
                     format!("lost the connection to the peer at {} ({cause})", self.addr)
                 })?;
                 continue;

@@ -18,6 +18,7 @@
 //! | [`election`] | aggregator ranking (rendezvous hashing) and takeover |
 //! | [`status`] | job statuses and the per-job record |
 //! | [`validate`] | gossip validation: Accept / Ignore / Reject |
+//! | [`catchup`] | the budget of one catch-up from one peer (pages, bytes, frames waiting) |
 //!
 //! ```
 //! use starkscale_protocol::{JobLimits, JobSpec, ShardPlan};
@@ -34,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+pub mod catchup;
 pub mod chunk;
 pub mod codec;
 pub mod election;

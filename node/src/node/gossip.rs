@@ -133,6 +133,7 @@ impl Node {
         let msg = check.message();
         let (job, shard) = (msg.job, msg.shard);
         let Some(local) = self.local.get_mut(&job) else {
+            self.report(&origin, Verdict::Ignore, "unknown job").await;
             return;
         };
         let frame_hash = *blake3::hash(&frame).as_bytes();
@@ -152,6 +153,16 @@ impl Node {
         }
         let Some(x) = local.x.clone() else {
             local.checking.remove(&frame_hash);
+            let max = starkscale_protocol::catchup::CatchUpBudget::default().max_waiting_per_job;
+            if local.waiting_for_x.len() >= max {
+                self.report(
+                    &origin,
+                    Verdict::Ignore,
+                    "too many proofs wait for this job's data",
+                )
+                .await;
+                return;
+            }
             local.waiting_for_x.push((frame, origin));
             self.fetch_x(job);
             return;
@@ -162,7 +173,7 @@ impl Node {
         let manifest = record.manifest.clone();
         let tx = self.internal.clone();
         let msg = msg.clone();
-        tokio::task::spawn_blocking(move || {
+        self.spawn_check(move || {
             let started = std::time::Instant::now();
             let result = crate::settlement::check_shard_proof(&manifest, &x, &msg);
             let _ = tx.blocking_send(Internal::ProofChecked {
@@ -254,6 +265,7 @@ impl Node {
     ) {
         let msg = check.message().clone();
         let Some(record) = self.jobs.get(&msg.job) else {
+            self.report(&origin, Verdict::Ignore, "unknown job").await;
             return;
         };
         if record.outcome.is_some() {
@@ -262,6 +274,22 @@ impl Node {
             return;
         }
         let manifest = record.manifest.clone();
+        // The same settlement arriving again (live and by catch-up) while it is being checked
+        // is not checked twice.
+        let frame_hash = *blake3::hash(&frame).as_bytes();
+        if !self
+            .local
+            .get_mut(&msg.job)
+            .is_some_and(|l| l.checking.insert(frame_hash))
+        {
+            self.report(
+                &origin,
+                Verdict::Ignore,
+                "this settlement is being checked already",
+            )
+            .await;
+            return;
+        }
         let known: std::collections::HashSet<[u8; 32]> = self
             .local
             .get(&msg.job)
@@ -274,7 +302,7 @@ impl Node {
             .unwrap_or_default();
         let tx = self.internal.clone();
         let network = self.network;
-        tokio::task::spawn_blocking(move || {
+        self.spawn_check(move || {
             let result = (|| -> Result<Vec<(SettledShard, Vec<u8>)>, ProofCheckError> {
                 let verified = crate::settlement::verify_settlement_skipping(
                     &msg.settlement.0,
@@ -330,6 +358,7 @@ impl Node {
         origin: Origin,
         result: Result<Vec<(SettledShard, Vec<u8>)>, ProofCheckError>,
     ) {
+        self.done_checking(&frame);
         let proofs = match result {
             Ok(proofs) => proofs,
             Err(ProofCheckError::Local(why)) => {

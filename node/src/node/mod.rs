@@ -223,8 +223,8 @@ enum Internal {
         prepared: Result<rpc::Prepared, String>,
         reply: libp2p::request_response::ResponseChannel<Vec<u8>>,
     },
-    /// A catch-up report arrived.
-    CatchUp { frames: Vec<Vec<u8>> },
+    /// A catch-up page arrived from `from`.
+    CatchUp { from: PeerId, frames: Vec<Vec<u8>> },
 }
 
 /// Where a frame came from, and so whether a verdict must be reported.
@@ -235,8 +235,9 @@ enum Origin {
         message_id: libp2p::gossipsub::MessageId,
         source: PeerId,
     },
-    /// Catch-up or stored state: no verdict, timestamps may be old.
-    Replayed,
+    /// A catch-up frame from `from`: no gossip verdict, timestamps may be old; a Reject
+    /// still counts against the peer that sent it.
+    Replayed { from: PeerId },
     /// Published by this node.
     Local,
 }
@@ -244,7 +245,7 @@ enum Origin {
 impl Origin {
     fn freshness(&self) -> Freshness {
         match self {
-            Origin::Replayed => Freshness::Replayed,
+            Origin::Replayed { .. } => Freshness::Replayed,
             _ => Freshness::Live,
         }
     }
@@ -315,6 +316,8 @@ struct Node {
     settle: SettlePolicy,
     stats: std::sync::Arc<std::sync::Mutex<NodeStats>>,
     metrics: Metrics,
+    /// Permits for proof and settlement checks running at once on the blocking pool.
+    verify_pool: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Starts a node: network event loop and node task.
@@ -378,6 +381,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         settle,
         stats: Default::default(),
         metrics: metrics.clone(),
+        verify_pool: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();
@@ -514,9 +520,9 @@ impl Node {
             Internal::SubmissionReady { prepared, reply } => {
                 self.on_submission_ready(prepared, reply).await
             }
-            Internal::CatchUp { frames } => {
+            Internal::CatchUp { from, frames } => {
                 for frame in frames {
-                    self.on_gossip_frame(frame, Origin::Replayed).await;
+                    self.on_gossip_frame(frame, Origin::Replayed { from }).await;
                 }
             }
         }
@@ -624,10 +630,13 @@ impl Node {
         }
     }
 
-    /// Reports a verdict for a gossip message and penalises rejected senders.
+    /// Reports a verdict for a gossip message and penalises rejected senders (of live gossip
+    /// and of catch-up frames alike).
     async fn report(&mut self, origin: &Origin, verdict: Verdict, why: &str) {
-        let Origin::Gossip { message_id, source } = origin else {
-            return;
+        let (message_id, source) = match origin {
+            Origin::Gossip { message_id, source } => (Some(message_id), source),
+            Origin::Replayed { from } => (None, from),
+            Origin::Local => return,
         };
         let name = match verdict {
             Verdict::Accept => "accept",
@@ -646,10 +655,29 @@ impl Node {
                 let _ = self.net.ban(*source).await;
             }
         }
-        let _ = self
-            .net
-            .validate(message_id.clone(), *source, verdict)
+        if let Some(message_id) = message_id {
+            let _ = self
+                .net
+                .validate(message_id.clone(), *source, verdict)
+                .await;
+        }
+    }
+
+    /// Runs a proof or settlement check on the blocking pool, at most one per core at a time
+    /// (the rest wait for a permit), so a flood of frames to check cannot take every
+    /// blocking thread.
+    fn spawn_check(&self, check: impl FnOnce() + Send + 'static) {
+        let pool = self.verify_pool.clone();
+        tokio::spawn(async move {
+            let Ok(permit) = pool.acquire_owned().await else {
+                return;
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                check();
+                drop(permit);
+            })
             .await;
+        });
     }
 
     /// Signs and publishes a gossip frame, then applies it locally as our own.

@@ -358,10 +358,14 @@ impl Node {
     }
 
     /// A new peer: ask it for the open work we may have missed.
+    /// Catches up from `peer`, page by page, within the catch-up budget (a responder that
+    /// keeps its cursor growing is not followed past it).
     pub(super) fn on_peer_connected(&mut self, peer: PeerId) {
         let (net, tx) = (self.net.clone(), self.internal.clone());
+        let budget = starkscale_protocol::catchup::CatchUpBudget::default();
         tokio::spawn(async move {
             let mut cursor = 0;
+            let mut spent = starkscale_protocol::catchup::CatchUpSpent::default();
             loop {
                 let request = Request::CatchUp(CatchUp {
                     since_ms: now_ms().saturating_sub(3_600_000),
@@ -385,13 +389,24 @@ impl Node {
                         return;
                     }
                 };
+                let bytes = report.frames.iter().map(|b| b.0.len() as u64).sum();
+                let next = budget.next_page(&mut spent, bytes, cursor, report.next_cursor);
                 let frames = report.frames.into_iter().map(|b| b.0).collect();
-                if tx.send(Internal::CatchUp { frames }).await.is_err() {
+                if tx
+                    .send(Internal::CatchUp { from: peer, frames })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
-                match report.next_cursor {
-                    Some(next) if next > cursor => cursor = next,
-                    _ => return,
+                match next {
+                    Some(next) => cursor = next,
+                    None => {
+                        if report.next_cursor.is_some_and(|n| n > cursor) {
+                            debug!(%peer, pages = spent.pages, bytes = spent.bytes, "catch-up budget spent");
+                        }
+                        return;
+                    }
                 }
             }
         });

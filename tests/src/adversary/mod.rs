@@ -27,6 +27,7 @@ use starkscale_protocol::messages::{
 use starkscale_protocol::{JobSpec, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
+mod catchup;
 mod grind;
 mod proofs;
 mod settle;
@@ -62,11 +63,16 @@ pub enum Cheat {
     /// Once a job is announced, grinds a key that ranks first for it among the candidates,
     /// heartbeats once with it and fails the job in its name (data unavailable).
     Grinder,
+    /// Answers every catch-up request with a page of valid but useless frames (its own
+    /// heartbeats) and a cursor that always offers one more page.
+    CatchUpFlood,
+    /// Answers every catch-up request with a page of invalid frames, and always one more.
+    CatchUpGarbage,
 }
 
 impl Cheat {
     /// Every kind, in a fixed order.
-    pub const ALL: [Cheat; 11] = [
+    pub const ALL: [Cheat; 13] = [
         Cheat::WrongOutput,
         Cheat::FlippedProof,
         Cheat::StolenProof,
@@ -78,6 +84,8 @@ impl Cheat {
         Cheat::Flood,
         Cheat::CreditThief,
         Cheat::Grinder,
+        Cheat::CatchUpFlood,
+        Cheat::CatchUpGarbage,
     ];
 
     /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
@@ -93,6 +101,7 @@ impl Cheat {
                 | Cheat::ForgedSignature
                 | Cheat::BogusClaims
                 | Cheat::Flood
+                | Cheat::CatchUpGarbage
         )
     }
 }
@@ -131,6 +140,8 @@ pub struct AdversaryStats {
     pub failures_sent: u64,
     /// Keys a grinder tried before one ranked first.
     pub keys_ground: u64,
+    /// Catch-up pages served by a catch-up flooder.
+    pub catch_up_pages_served: u64,
     /// Requests it sent that no honest peer should answer with data.
     pub bad_requests_sent: u64,
     /// Chunk requests it answered with garbage.
@@ -353,18 +364,41 @@ impl State {
                 data,
                 channel,
             } => {
-                if self.cfg.cheat == Cheat::Flood {
-                    if let Ok(Request::FetchChunk(FetchChunk { .. })) = Request::from_frame(&data) {
-                        let mut garbage = vec![0u8; 4096];
-                        self.rng.fill_bytes(&mut garbage);
-                        let frame = Response::Chunk(ChunkResponse::Found(Bytes(garbage)))
-                            .to_frame()
-                            .unwrap_or_default();
-                        if let Ok(mut s) = self.stats.lock() {
-                            s.garbage_chunks_served += 1;
+                match self.cfg.cheat {
+                    Cheat::Flood => {
+                        if let Ok(Request::FetchChunk(FetchChunk { .. })) =
+                            Request::from_frame(&data)
+                        {
+                            let mut garbage = vec![0u8; 4096];
+                            self.rng.fill_bytes(&mut garbage);
+                            let frame = Response::Chunk(ChunkResponse::Found(Bytes(garbage)))
+                                .to_frame()
+                                .unwrap_or_default();
+                            if let Ok(mut s) = self.stats.lock() {
+                                s.garbage_chunks_served += 1;
+                            }
+                            let _ = self.net.respond(channel, frame).await;
                         }
-                        let _ = self.net.respond(channel, frame).await;
                     }
+                    Cheat::CatchUpFlood | Cheat::CatchUpGarbage if self.armed() => {
+                        if let Ok(Request::CatchUp(req)) = Request::from_frame(&data) {
+                            let invalid = self.cfg.cheat == Cheat::CatchUpGarbage;
+                            let page = catchup::endless_page(
+                                &req,
+                                &self.key,
+                                &self.network,
+                                invalid,
+                                &mut self.rng,
+                            );
+                            if let Some(page) = page {
+                                if let Ok(mut s) = self.stats.lock() {
+                                    s.catch_up_pages_served += 1;
+                                }
+                                let _ = self.net.respond(channel, page).await;
+                            }
+                        }
+                    }
+                    _ => {}
                 }
                 // Anything else: the channel is dropped and the asker gets an error.
             }
@@ -499,7 +533,10 @@ impl State {
             }
             Cheat::CreditThief => self.steal_credits(manifest).await,
             Cheat::Grinder => self.grind_and_fail(&job).await,
-            Cheat::WrongAggregator | Cheat::WithholdData => {}
+            Cheat::WrongAggregator
+            | Cheat::WithholdData
+            | Cheat::CatchUpFlood
+            | Cheat::CatchUpGarbage => {}
             Cheat::Flood => self.flood(&manifest).await,
         }
     }

@@ -305,3 +305,62 @@ async fn a_client_reports_an_unreachable_or_vanished_peer_instead_of_waiting() {
         "{text}"
     );
 }
+
+/// Attack 3: catch-up pages were followed while the responder's cursor grew (each page up to
+/// 64 MiB), and invalid replayed frames were never penalised. Here one peer answers every
+/// catch-up with valid but useless pages and always offers one more; another with invalid
+/// frames. Now each catch-up from a peer follows at most `CatchUpBudget::max_pages` pages
+/// (and bytes), and an invalid replayed frame counts against its sender like invalid gossip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn endless_or_invalid_catch_up_pages_are_cut_off_and_penalised() {
+    use starkscale_protocol::catchup::CatchUpBudget;
+    use starkscale_tests::adversary::AdversaryConfig;
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let mut advs = Vec::new();
+    for (cheat, seed) in [(Cheat::CatchUpFlood, 0xC1), (Cheat::CatchUpGarbage, 0xC2)] {
+        // Armed before it connects, so that every node's first catch-up reaches it.
+        let adv = starkscale_tests::adversary::Adversary::start(AdversaryConfig {
+            seed: [seed; 32],
+            cheat,
+            network: DEFAULT_NETWORK.into(),
+            bootstrap: vec![],
+            lease: chaos::LEASE,
+            max_lease: chaos::MAX_LEASE,
+            max_leases_per_job: chaos::rules().max_leases_per_peer,
+        })
+        .await
+        .unwrap();
+        adv.arm();
+        for addr in cluster.addrs() {
+            adv.net.dial(addr).await.unwrap();
+        }
+        advs.push(adv);
+    }
+    let (flood, garbage) = (&advs[0], &advs[1]);
+    // Every node bans the garbage server after its first page.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, banned, _) = penalties(&cluster, garbage).await;
+        if banned == NODES {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{banned} of {NODES} nodes banned the invalid catch-up server; pages served {}",
+            garbage.stats().catch_up_pages_served
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The endless server is followed for at most the budget's pages per catch-up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let served = flood.stats().catch_up_pages_served;
+    let cap = u64::from(CatchUpBudget::default().max_pages) * NODES as u64;
+    eprintln!("endless catch-up: {served} pages served to {NODES} nodes (cap {cap})");
+    // One catch-up per connection; a node may reconnect once.
+    assert!(served >= 1 && served <= 2 * cap, "{served} pages served");
+    for adv in advs {
+        adv.shutdown().await;
+    }
+    cluster.shutdown().await;
+}
