@@ -39,6 +39,52 @@ impl Default for GossipParams {
     }
 }
 
+/// Gossipsub's own peer scoring, next to the node's reject counting: every topic penalises
+/// invalid messages (the node's Reject verdicts) quadratically and rewards first deliveries a
+/// little; the proof topic weighs most. Mesh-delivery penalties are off (small testnets carry
+/// too little traffic per topic to judge delivery rates), and so is the IP colocation penalty
+/// (testnets run many peers on one host).
+fn peer_score_params() -> gossipsub::PeerScoreParams {
+    use starkscale_protocol::messages::topics;
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    for topic in topics::ALL {
+        let weight = if topic == topics::SHARD_PROVED {
+            1.0
+        } else {
+            0.5
+        };
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: weight,
+            first_message_deliveries_weight: 0.5,
+            first_message_deliveries_decay: 0.9,
+            first_message_deliveries_cap: 20.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -20.0,
+            invalid_message_deliveries_decay: 0.99,
+            ..Default::default()
+        };
+        params
+            .topics
+            .insert(gossipsub::IdentTopic::new(topic).hash(), topic_params);
+    }
+    params
+}
+
+/// Score thresholds: below -100 a peer gets no gossip, below -500 nothing it publishes is
+/// taken, below -1000 it is ignored altogether.
+fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -100.0,
+        publish_threshold: -500.0,
+        graylist_threshold: -1000.0,
+        ..Default::default()
+    }
+}
+
 /// The node's network behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -76,11 +122,14 @@ impl Behaviour {
             .duplicate_cache_time(Duration::from_secs(15))
             .build()
             .map_err(|e| anyhow::anyhow!("gossipsub configuration: {e}"))?;
-        let gossipsub = gossipsub::Behaviour::new(
+        let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+        gossipsub
+            .with_peer_score(peer_score_params(), peer_score_thresholds())
+            .map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
         let identify =
             identify::Behaviour::new(identify::Config::new("/starkscale/1".into(), key.public()));
         let peer_id = key.public().to_peer_id();

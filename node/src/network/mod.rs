@@ -130,6 +130,10 @@ enum Command {
     Info {
         reply: oneshot::Sender<NetInfo>,
     },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
 }
 
 /// A cheap, cloneable handle to the event loop.
@@ -216,6 +220,16 @@ impl Client {
     pub async fn info(&self) -> anyhow::Result<NetInfo> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Info { reply }).await?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("network event loop dropped the query"))
+    }
+}
+
+impl Client {
+    /// Gossipsub's score of `peer`, if it has one.
+    pub async fn peer_score(&self, peer: PeerId) -> anyhow::Result<Option<f64>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PeerScore { peer, reply }).await?;
         rx.await
             .map_err(|_| anyhow::anyhow!("network event loop dropped the query"))
     }
@@ -420,6 +434,9 @@ impl EventLoop {
                         debug!(%peer, error = %e, "could not redial an unblocked peer");
                     }
                 }
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
             Command::Info { reply } => {
                 let _ = reply.send(NetInfo {

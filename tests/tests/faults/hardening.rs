@@ -364,3 +364,38 @@ async fn endless_or_invalid_catch_up_pages_are_cut_off_and_penalised() {
     }
     cluster.shutdown().await;
 }
+
+/// Attack 7: gossipsub's own peer scoring was off, so only the node's reject count judged a
+/// peer. Now every topic has score parameters (invalid messages penalised, the proof topic
+/// weighing most): a peer flooding malformed messages sees its gossipsub score fall below
+/// zero at the nodes it floods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flooding_peer_has_its_gossipsub_score_fall() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::Flood).await;
+    let (json, spec) = job(91);
+    adv.know(&spec);
+    settle_exact(&cluster, &json, &spec).await;
+    let mut scores = Vec::new();
+    for i in cluster.running() {
+        let net = &cluster.node(i).unwrap().net;
+        scores.push(net.peer_score(adv.peer_id).await.unwrap());
+    }
+    eprintln!("flooder's score at each node: {scores:?}");
+    assert!(
+        scores.iter().any(|s| s.is_some_and(|s| s < 0.0)),
+        "{scores:?}"
+    );
+    // Honest peers keep a score of zero or more.
+    let honest = cluster
+        .node(0)
+        .unwrap()
+        .net
+        .peer_score(cluster.peer_id(1))
+        .await
+        .unwrap();
+    assert!(honest.is_some_and(|s| s >= 0.0), "{honest:?}");
+    adv.shutdown().await;
+    cluster.shutdown().await;
+}
