@@ -539,25 +539,19 @@ fn round_calls(
     let mut opened: Vec<Challenge> = ov.trace_local.clone();
     opened.extend(ov.quotient_chunks.iter().flatten().copied());
     opened.extend(ov.preprocessed.iter().flat_map(|p| p.local.iter().copied()));
-    let s_zeta = opened
-        .iter()
-        .rev()
-        .fold(Challenge::ZERO, |acc, v| acc * alpha + *v);
+    let s_zeta = crate::checks::batched_at_zeta(alpha, &opened);
     let fri = &proof.opening_proof;
     let omega = Val::two_adic_generator(log_max_height);
     let mut own: Vec<Challenge> = Vec::with_capacity(indices.len());
     for (q, &i) in indices.iter().enumerate() {
-        let leaf: Vec<Val> = inputs
+        let leaf: Vec<Challenge> = inputs
             .iter()
             .flat_map(|call| call.rows.get(q).into_iter().flatten().flatten().copied())
+            .map(Challenge::from)
             .collect();
-        let s_x = leaf
-            .iter()
-            .rev()
-            .fold(Challenge::ZERO, |acc, v| acc * alpha + *v);
+        let s_x = crate::checks::batched_at_zeta(alpha, &leaf);
         let x = Val::GENERATOR * omega.exp_u64(reverse_bits_len(i, log_max_height) as u64);
-        let inv = (zeta - x).try_inverse().unwrap_or_default();
-        own.push((s_zeta - s_x) * inv);
+        own.push(crate::checks::reduced_opening(zeta, x, s_zeta, s_x));
     }
     let mut calls = Vec::with_capacity(fri.commit_phase_commits.len());
     let mut shift = 0;
