@@ -174,24 +174,87 @@ fn invalid(msg: impl Into<String>) -> SettlementError {
 /// Offline, any network is accepted (the settlement names and signs its own);
 /// [`verify_settlement_skipping`] checks it against a node's.
 pub fn verify_settlement(bytes: &[u8]) -> Result<VerifiedSettlement, SettlementError> {
-    verify_on(bytes, None, &std::collections::HashSet::new())
+    verify_on(bytes, None, None, &std::collections::HashSet::new())
 }
 
-/// [`verify_settlement`] for a node on `network`: a settlement made on another network is
-/// refused, and shard proof frames whose blake3 hash is in `already_verified` (frames this
-/// node verified itself when they were gossiped) are not re-verified; everything else,
-/// including their signatures and shapes, still is.
+/// [`verify_settlement`] for a settlement that must have been made on `network` (a client or
+/// `verify` that knows which network it is on): one made on another network is refused.
+pub fn verify_settlement_on(
+    bytes: &[u8],
+    network: &NetworkId,
+) -> Result<VerifiedSettlement, SettlementError> {
+    verify_on(bytes, Some(network), None, &std::collections::HashSet::new())
+}
+
+/// What a node expects of a gossiped settlement, from its own record of the job and the
+/// signed `JobSettled` message that carries it. Checked before any shard proof is, so a
+/// settlement for another manifest, aggregator, time, result or credit list costs its
+/// decoding and signature checks only.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// The manifest this node recorded for the job.
+    pub manifest: &'a Manifest,
+    /// The aggregator that signed the message.
+    pub aggregator: PeerKey,
+    /// The message's settle time.
+    pub settled_at_ms: u64,
+    /// The message's result hash.
+    pub result_hash: [u8; 32],
+    /// The message's credits, one per shard in order.
+    pub credits: &'a [ShardCredit],
+}
+
+/// [`verify_settlement`] for a node on `network`: a settlement made on another network, or
+/// one that differs from `expected`, is refused before any proof is checked, and shard proof
+/// frames whose blake3 hash is in `already_verified` (frames this node verified itself when
+/// they were gossiped) are not re-verified; everything else, including their signatures and
+/// shapes, still is.
 pub fn verify_settlement_skipping(
     bytes: &[u8],
     network: &NetworkId,
+    expected: &Expected<'_>,
     already_verified: &std::collections::HashSet<[u8; 32]>,
 ) -> Result<VerifiedSettlement, SettlementError> {
-    verify_on(bytes, Some(network), already_verified)
+    verify_on(bytes, Some(network), Some(expected), already_verified)
+}
+
+/// Compares a decoded, signature-checked settlement with what the node expects.
+fn check_expected(
+    settlement: &Settlement,
+    expected: &Expected<'_>,
+    network: &NetworkId,
+) -> Result<(), SettlementError> {
+    if settlement.manifest != *expected.manifest {
+        return Err(invalid("settlement is for another manifest than the job's"));
+    }
+    if settlement.aggregator != expected.aggregator {
+        return Err(invalid(
+            "settlement signed by another aggregator than the message",
+        ));
+    }
+    if settlement.settled_at_ms != expected.settled_at_ms {
+        return Err(invalid("settlement and message give different settle times"));
+    }
+    if starkscale_protocol::messages::result_hash(&settlement.result) != expected.result_hash {
+        return Err(invalid("result hash does not match the settled result"));
+    }
+    if settlement.shard_proofs.len() != expected.credits.len() {
+        return Err(invalid("credits do not match the settled proofs"));
+    }
+    for (frame, credit) in settlement.shard_proofs.iter().zip(expected.credits) {
+        let env = SignedEnvelope::<ShardProved>::from_frame(&frame.0, network)
+            .map_err(|e| invalid(format!("shard {}: {e}", credit.shard)))?;
+        if env.message().shard != credit.shard || env.message().worker != credit.worker {
+            return Err(invalid("credits do not match the settled proofs"));
+        }
+    }
+    Ok(())
 }
 
 fn verify_on(
     bytes: &[u8],
     network: Option<&NetworkId>,
+    expected: Option<&Expected<'_>>,
     already_verified: &std::collections::HashSet<[u8; 32]>,
 ) -> Result<VerifiedSettlement, SettlementError> {
     let signed: SignedSettlement = decode(bytes)?;
@@ -215,6 +278,9 @@ fn verify_on(
             expected: *expected,
             found: settlement.network,
         });
+    }
+    if let Some(expected) = expected {
+        check_expected(&settlement, expected, &settlement.network)?;
     }
     let manifest = &settlement.manifest;
     let plan = manifest

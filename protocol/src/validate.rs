@@ -159,15 +159,13 @@ pub enum Reason {
         /// The signer.
         signer: PeerKey,
     },
-    /// A settlement credits a shard to another worker than the proof this peer recorded.
-    #[error("settlement credits shard {shard} to {credited}, but {recorded} proved it here")]
-    CreditMismatch {
-        /// The shard.
-        shard: u32,
-        /// The worker whose proof this peer recorded.
-        recorded: PeerKey,
-        /// The worker the settlement credits.
-        credited: PeerKey,
+    /// A job runs for longer than the protocol allows.
+    #[error("job runs {duration_ms} ms from creation to deadline; at most {max_ms} ms allowed")]
+    TooLong {
+        /// Its deadline minus its creation time.
+        duration_ms: u64,
+        /// The limit ([`MAX_JOB_DURATION_MS`]).
+        max_ms: u64,
     },
     /// Settlement credits are not one per shard in order.
     #[error("credit {index} is for shard {found}, expected shard {expected} ({total} shards)")]
@@ -222,6 +220,15 @@ pub enum ProofCheckError {
 
 /// Most configuration ids in a heartbeat.
 pub const MAX_HEARTBEAT_CONFIGS: usize = 64;
+
+/// Longest a job may run, from creation to deadline: a job that never progresses (for one,
+/// because its entry peer named shard keys no worker can prove against) ends within this, and
+/// its content can then be submitted again.
+pub const MAX_JOB_DURATION_MS: u64 = 3_600_000;
+
+/// How far ahead of local time a job's creation time may be. Small, so an announcement cannot
+/// post-date itself to stay the newest round of its content.
+pub const MAX_CREATED_AHEAD_MS: u64 = 5_000;
 
 /// Looks up what this peer knows about a job.
 pub trait JobLookup {
@@ -427,11 +434,19 @@ pub fn validate_job_announced(
             });
         }
         // Created in the future is suspicious; long ago is fine (the deadline bounds it).
-        if manifest.created_ms > ctx.now_ms.saturating_add(ctx.max_skew_ms) {
+        let ahead = MAX_CREATED_AHEAD_MS.min(ctx.max_skew_ms);
+        if manifest.created_ms > ctx.now_ms.saturating_add(ahead) {
             return ignore(Reason::Clock {
                 at_ms: manifest.created_ms,
                 now_ms: ctx.now_ms,
-                max_skew_ms: ctx.max_skew_ms,
+                max_skew_ms: ahead,
+            });
+        }
+        let duration_ms = manifest.deadline_ms.saturating_sub(manifest.created_ms);
+        if duration_ms > MAX_JOB_DURATION_MS {
+            return ignore(Reason::TooLong {
+                duration_ms,
+                max_ms: MAX_JOB_DURATION_MS,
             });
         }
         Ok(env)
@@ -450,6 +465,16 @@ pub fn validate_shard_claimed(
         let record = open_job(ctx, &msg.job)?;
         let claim = Claim::from(msg);
         match record.leases.check_claim(&claim, ctx.now_ms, ctx.freshness) {
+            Ok(ClaimOutcome::Won { .. }) if ctx.freshness == Freshness::Replayed => {
+                // Replayed state fills gaps; it never takes a lease this peer already judged.
+                match record.leases.overturned_by(&claim) {
+                    Some(lost) => ignore(Reason::Conflict(Conflict::Overturns {
+                        shard: lost.shard,
+                        holder: lost.claimer,
+                    })),
+                    None => Ok(env),
+                }
+            }
             Ok(ClaimOutcome::Won { .. }) => Ok(env),
             Ok(ClaimOutcome::Lost(c)) => ignore(Reason::Conflict(c)),
             Err(e) if e.is_malformed() => reject(Reason::Claim(e)),
@@ -516,7 +541,15 @@ pub fn validate_aggregator_heartbeat(
                 limit: MAX_HEARTBEAT_CONFIGS,
             });
         }
-        fresh(msg.sent_at_ms, ctx)?;
+        // A heartbeat says "a candidate now": a replayed one (catch-up) is as stale as it is
+        // old, so it is judged as live gossip whatever its path.
+        fresh(
+            msg.sent_at_ms,
+            &GossipContext {
+                freshness: Freshness::Live,
+                ..*ctx
+            },
+        )?;
         Ok(env)
     })())
 }
@@ -565,8 +598,9 @@ pub fn validate_job_settled(
                 return reject(Reason::ResultHash);
             }
         }
-        // Replayed settlements (catch-up) are past their election: a peer that missed the
-        // live one must still learn the outcome. Both kinds are verified in full afterwards.
+        // A replayed settlement (catch-up) is judged at its own settle time once its proofs
+        // are verified, because the takeover turns count from its proofs' times
+        // ([`check_settlement_turn`]). Both kinds are verified in full.
         if ctx.freshness == Freshness::Live && !may_finish(record, &env.signer(), ctx, true) {
             return ignore(Reason::NotElected {
                 signer: env.signer(),
@@ -577,8 +611,9 @@ pub fn validate_job_settled(
     })())
 }
 
-/// Validates a `JobFailed` frame: a report from the entry peer (final) or from one of the
-/// first ranks of the job's aggregator candidates (one report of a quorum).
+/// Validates a `JobFailed` frame: a report from one of the first ranks of the job's
+/// aggregator candidates, one report of a quorum. No single key's report is final, the entry
+/// peer's neither: anyone may announce a round of known content as its entry.
 pub fn validate_job_failed(
     bytes: &[u8],
     ctx: &GossipContext<'_>,
@@ -596,12 +631,10 @@ pub fn validate_job_failed(
             });
         }
         let signer = env.signer();
-        // An aggregator's report counts towards the failure quorum only from the first ranks
-        // of the candidates known before the job was created; the node makes the job failed
-        // once a quorum reported it (see `election::failure_is_final`).
-        if signer != record.manifest.entry
-            && !may_report_failure(&record.manifest.job, &job_candidates(record, ctx), &signer)
-        {
+        // A report counts towards the failure quorum only from the first ranks of the
+        // candidates known before the job was created; the node makes the job failed once a
+        // quorum reported it (see `election::failure_is_final`).
+        if !may_report_failure(&record.manifest.job, &job_candidates(record, ctx), &signer) {
             return ignore(Reason::NotElected { signer });
         }
         if msg.failed_at_ms < record.manifest.created_ms {
@@ -629,43 +662,74 @@ pub struct SettledShard {
 }
 
 /// The credit rule a settlement passes once its proofs are verified, judged against this
-/// peer's own record of the job (call it with the current record, on the node's task):
-/// - a shard whose proof this peer recorded must be credited to that proof's worker;
-/// - any other shard's credited worker must pass the lease rule a gossiped proof passes (it
-///   held a lease on the shard that started before its proof).
+/// peer's own record of the job (call it with the current record, on the node's task): every
+/// credited worker held an accepted lease on its shard that began no later than its proof
+/// (see [`crate::lease::LeaseBook::check_credits`], which adds the settlement's proofs to this
+/// peer's view first, so a late joiner that saw the claims but not the proofs judges as the
+/// others do, and lets a settlement credit either of two valid racing proofs).
 ///
-/// Failing either is [`Verdict::Ignore`], as for a gossiped proof that fails the lease rules:
-/// a peer that missed claims (or recorded another of two valid proofs) may judge a correct
-/// settlement differently, so the aggregator is not penalised; nothing is credited.
-/// Without it, a Sybil that re-proves every shard can settle crediting itself, and every
-/// proof in its settlement verifies.
-pub fn check_settled_credits(
+/// Failing it is [`Verdict::Ignore`], as for a gossiped proof that fails the lease rules: a
+/// peer that missed claims may judge a correct settlement differently, so the aggregator is
+/// not penalised; nothing is credited. Without it, a Sybil that re-proves every shard can
+/// settle crediting itself, and every proof in its settlement verifies.
+pub fn check_settled_credits(record: &JobRecord, shards: &[SettledShard]) -> Verdict<()> {
+    let credits: Vec<(u32, PeerKey, u64)> = shards
+        .iter()
+        .map(|s| (s.shard, s.worker, s.proved_at_ms))
+        .collect();
+    match record.leases.check_credits(&credits) {
+        Ok(()) => Verdict::Accept(()),
+        Err(e) => Verdict::Ignore(Reason::Proof(e)),
+    }
+}
+
+/// The election rule for a replayed (catch-up) settlement, judged at its own settle time once
+/// its proofs are verified: its signer's turn had come at `settled_at_ms` among the
+/// candidates for the job (the signer counted), with the takeover turns counted from the
+/// settlement's own last proof; it was made after that proof and before the job expired.
+///
+/// A live settlement is judged at arrival ([`validate_job_settled`]); without this rule any
+/// peer answering catch-up could settle a job in its own name with honest proofs. Failing it
+/// is [`Verdict::Ignore`] (candidate views differ between peers).
+pub fn check_settlement_turn(
     record: &JobRecord,
+    signer: &PeerKey,
+    settled_at_ms: u64,
     shards: &[SettledShard],
-    now_ms: u64,
+    ctx: &GossipContext<'_>,
 ) -> Verdict<()> {
     verdict((|| {
-        for s in shards {
-            match record.leases.proof_of(s.shard) {
-                Some((recorded, _)) if recorded == s.worker => {}
-                Some((recorded, _)) => {
-                    return ignore(Reason::CreditMismatch {
-                        shard: s.shard,
-                        recorded,
-                        credited: s.worker,
-                    })
-                }
-                None => record
-                    .leases
-                    .check_proof(
-                        s.shard,
-                        &s.worker,
-                        s.proved_at_ms,
-                        now_ms,
-                        Freshness::Replayed,
-                    )
-                    .or_else(|e| ignore(Reason::Proof(e)))?,
-            }
+        let manifest = &record.manifest;
+        let last = shards
+            .iter()
+            .map(|s| s.proved_at_ms)
+            .max()
+            .unwrap_or(manifest.created_ms);
+        let expires = manifest.deadline_ms.saturating_add(ctx.settle.grace_ms);
+        // Proof times are the workers' clocks, the settle time the aggregator's: allow skew.
+        if settled_at_ms.saturating_add(ctx.max_skew_ms) < last || settled_at_ms >= expires {
+            return ignore(Reason::Clock {
+                at_ms: settled_at_ms,
+                now_ms: ctx.now_ms,
+                max_skew_ms: ctx.max_skew_ms,
+            });
+        }
+        let mut candidates = job_candidates(record, ctx);
+        if !candidates.contains(signer) {
+            candidates.push(*signer);
+        }
+        let settle_deadline = last
+            .saturating_add(ctx.settle.step_ms)
+            .min(manifest.deadline_ms);
+        if !may_settle(
+            &manifest.job,
+            &candidates,
+            signer,
+            settle_deadline,
+            ctx.settle.step_ms,
+            settled_at_ms,
+        ) {
+            return ignore(Reason::NotElected { signer: *signer });
         }
         Ok(())
     })())

@@ -109,6 +109,9 @@ const REANNOUNCE_EVERY_MS: u64 = 20_000;
 /// Settlements are re-sent for this long after settling (live gossip older than the allowed
 /// clock skew is ignored by receivers; catch-up carries older state).
 const RESEND_SETTLED_FOR_MS: u64 = 25_000;
+/// Most proof and settlement checks waiting or running at once; more are ignored (the
+/// frames come again by re-announcement or catch-up).
+const MAX_QUEUED_CHECKS: usize = 256;
 /// Rejected messages tolerated from one peer before it is banned.
 const MAX_REJECTS: u32 = 3;
 /// Wait after claiming before starting work, so conflicting claims can arrive.
@@ -318,6 +321,8 @@ struct Node {
     metrics: Metrics,
     /// Permits for proof and settlement checks running at once on the blocking pool.
     verify_pool: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Checks waiting for a permit or running.
+    queued_checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Starts a node: network event loop and node task.
@@ -384,6 +389,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         verify_pool: std::sync::Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
+        queued_checks: Default::default(),
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();
@@ -665,19 +671,27 @@ impl Node {
 
     /// Runs a proof or settlement check on the blocking pool, at most one per core at a time
     /// (the rest wait for a permit), so a flood of frames to check cannot take every
-    /// blocking thread.
-    fn spawn_check(&self, check: impl FnOnce() + Send + 'static) {
+    /// blocking thread; at most [`MAX_QUEUED_CHECKS`] wait or run at once (each holds its
+    /// frame and a copy of X). Returns whether the check was queued.
+    fn spawn_check(&self, check: impl FnOnce() + Send + 'static) -> bool {
+        use std::sync::atomic::Ordering;
+        let queued = self.queued_checks.clone();
+        if queued.fetch_add(1, Ordering::SeqCst) >= MAX_QUEUED_CHECKS {
+            queued.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
         let pool = self.verify_pool.clone();
         tokio::spawn(async move {
-            let Ok(permit) = pool.acquire_owned().await else {
-                return;
-            };
-            let _ = tokio::task::spawn_blocking(move || {
-                check();
-                drop(permit);
-            })
-            .await;
+            if let Ok(permit) = pool.acquire_owned().await {
+                let _ = tokio::task::spawn_blocking(move || {
+                    check();
+                    drop(permit);
+                })
+                .await;
+            }
+            queued.fetch_sub(1, Ordering::SeqCst);
         });
+        true
     }
 
     /// Signs and publishes a gossip frame, then applies it locally as our own.

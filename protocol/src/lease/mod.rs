@@ -394,6 +394,11 @@ impl LeaseBook {
         freshness: Freshness,
     ) -> Result<ClaimOutcome, ClaimError> {
         self.check_static(&claim, now_ms, freshness)?;
+        Ok(self.insert_checked(claim))
+    }
+
+    /// Inserts a claim that passed [`Self::check_static`] and re-resolves.
+    fn insert_checked(&mut self, claim: Claim) -> ClaimOutcome {
         let key = self.key(&claim);
         self.claims.insert(key, claim);
         *self.per_shard.entry(claim.shard).or_default() += 1;
@@ -408,12 +413,36 @@ impl LeaseBook {
         } else {
             self.resweep();
         }
-        Ok(match self.sweep.outcomes.get(&key) {
+        match self.sweep.outcomes.get(&key) {
             Some(Some(conflict)) => ClaimOutcome::Lost(conflict.clone()),
             _ => ClaimOutcome::Won {
                 backup: claim.backup,
             },
-        })
+        }
+    }
+
+    /// The first claim that wins now and would lose once `claim` is inserted, if any.
+    ///
+    /// A replayed (catch-up) claim is dated by its signer alone: one backdated to the job's
+    /// creation would win the sweep and take leases from holders this peer already judged
+    /// (and with them the credit for their proofs). The node refuses such a replayed claim
+    /// ([`Conflict::Overturns`]); a replayed claim that only fills a gap in this peer's view
+    /// is accepted. Live claims need no such check: their timestamps are within the allowed
+    /// skew of arrival.
+    pub fn overturned_by(&self, claim: &Claim) -> Option<Claim> {
+        let key = self.key(claim);
+        if self.sweep.last.is_none_or(|last| key > last) || self.claims.contains_key(&key) {
+            // In order: judged after every known claim, it cannot change their outcomes.
+            return None;
+        }
+        let mut copy = self.clone();
+        copy.insert_checked(*claim);
+        self.sweep
+            .outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_none())
+            .find(|(key, _)| copy.sweep.outcomes.get(key).is_some_and(Option::is_some))
+            .and_then(|(key, _)| self.claims.get(key).copied())
     }
 
     /// The current outcome of a known claim (it may change when earlier claims arrive).
@@ -454,18 +483,80 @@ impl LeaseBook {
                 now_ms,
             }
         })?;
-        let had_lease = self.sweep.leases.get(&shard).is_some_and(|leases| {
-            leases
-                .iter()
-                .any(|l| l.holder == *worker && l.start_ms <= proved_at_ms)
-        });
-        if !had_lease {
+        if !self.had_lease(shard, worker, proved_at_ms) {
             return Err(ProofError::NotClaimed {
                 shard,
                 worker: *worker,
             });
         }
         Ok(())
+    }
+
+    /// Whether `worker` held an accepted lease on `shard` that began no later than `at_ms`.
+    fn had_lease(&self, shard: u32, worker: &PeerKey, at_ms: u64) -> bool {
+        self.sweep.leases.get(&shard).is_some_and(|leases| {
+            leases
+                .iter()
+                .any(|l| l.holder == *worker && l.start_ms <= at_ms)
+        })
+    }
+
+    /// The credit rule of a settlement whose proofs are all verified: every credited worker
+    /// held an accepted lease on its shard that began no later than its proof. It is judged
+    /// on this book with the settlement's proofs added for shards this peer has not recorded
+    /// (a proof ends its shard's leases and frees its holder's capacity, so a peer that saw
+    /// the claims but not the proofs — a late joiner — judges as the others do).
+    ///
+    /// A shard this peer recorded for another worker may still be credited to the settled
+    /// one if that worker's lease held too: two valid proofs of one shard can race (a primary
+    /// and a backup), peers may have recorded either, and the settlement decides the credit
+    /// network-wide. A worker that never held a lease (a Sybil re-proving every shard) fails.
+    pub fn check_credits(&self, credits: &[(u32, PeerKey, u64)]) -> Result<(), ProofError> {
+        let mut view = self.clone();
+        let mut added = false;
+        for (shard, worker, at) in credits {
+            if *shard >= self.shard_count {
+                return Err(ProofError::ShardOutOfPlan {
+                    shard: *shard,
+                    count: self.shard_count,
+                });
+            }
+            if !view.proofs.contains_key(shard) {
+                view.proofs.insert(*shard, (*worker, *at));
+                added = true;
+            }
+        }
+        if added {
+            view.resweep();
+        }
+        match credits
+            .iter()
+            .find(|(shard, worker, at)| !view.had_lease(*shard, worker, *at))
+        {
+            Some((shard, worker, _)) => Err(ProofError::NotClaimed {
+                shard: *shard,
+                worker: *worker,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a proof without the lease rule: a proof this node verified and credited before
+    /// a restart, or the credit a verified settlement gives (which [`Self::check_credits`]
+    /// judged). It replaces any proof recorded for the shard.
+    pub fn set_proof(&mut self, shard: u32, worker: PeerKey, proved_at_ms: u64) {
+        if shard >= self.shard_count {
+            return;
+        }
+        let replaced = self.proofs.insert(shard, (worker, proved_at_ms));
+        if replaced.is_some() || self.sweep.last.is_some_and(|last| proved_at_ms < last.at) {
+            self.resweep();
+        } else {
+            // No claim after the proof has been judged yet: clip the leases in place.
+            for lease in self.sweep.leases.entry(shard).or_default() {
+                lease.end_ms = lease.end_ms.min(proved_at_ms);
+            }
+        }
     }
 
     /// Records a proof the prover has verified. The shard becomes final; its leases end at
@@ -479,16 +570,7 @@ impl LeaseBook {
         freshness: Freshness,
     ) -> Result<(), ProofError> {
         self.check_proof(shard, &worker, proved_at_ms, now_ms, freshness)?;
-        self.proofs.insert(shard, (worker, proved_at_ms));
-        let in_order = self.sweep.last.is_none_or(|last| proved_at_ms >= last.at);
-        if in_order {
-            // No claim after the proof has been judged yet: clip the leases in place.
-            for lease in self.sweep.leases.entry(shard).or_default() {
-                lease.end_ms = lease.end_ms.min(proved_at_ms);
-            }
-        } else {
-            self.resweep();
-        }
+        self.set_proof(shard, worker, proved_at_ms);
         Ok(())
     }
 

@@ -189,6 +189,15 @@ pub enum Conflict {
         /// Claimer.
         claimer: PeerKey,
     },
+    /// A replayed (catch-up) claim dated before leases already judged here would take one of
+    /// them away: replayed state may fill gaps, never overturn what this peer already judged.
+    #[error("replayed claim would overturn {holder}'s judged lease on shard {shard}")]
+    Overturns {
+        /// The shard whose lease would change hands.
+        shard: u32,
+        /// The holder that would lose it.
+        holder: PeerKey,
+    },
 }
 
 /// Why a claim is refused before resolution.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use starkscale_node::node::DEFAULT_NETWORK;
 use starkscale_node::settlement::{
-    check_shard_proof, verify_settlement, verify_settlement_skipping, Settlement, SettlementError,
+    check_shard_proof, verify_settlement, verify_settlement_on, Settlement, SettlementError,
     SETTLEMENT_FORMAT,
 };
 use starkscale_protocol::chunk::chunk_refs;
@@ -86,9 +86,9 @@ async fn settlements_with_lossy_x_absurd_bounds_or_another_network_are_refused()
     let (json, spec) = job(52);
     let out = settle_exact(&cluster, &json, &spec).await;
     let home = NetworkId::from_name(DEFAULT_NETWORK);
-    assert!(verify_settlement_skipping(&out.settlement, &home, &HashSet::new()).is_ok());
+    assert!(verify_settlement_on(&out.settlement, &home).is_ok());
     let other = NetworkId::from_name("starkscale-elsewhere");
-    let err = verify_settlement_skipping(&out.settlement, &other, &HashSet::new()).unwrap_err();
+    let err = verify_settlement_on(&out.settlement, &other).unwrap_err();
     assert!(
         matches!(err, SettlementError::Network { expected, found } if expected == other && found == home),
         "{err}"
