@@ -53,9 +53,72 @@ impl CatchUpBudget {
     }
 }
 
+/// What each peer has been followed for in the current window. A peer's budget is spent
+/// across catch-ups: reconnecting, or the periodic pull while jobs are open, does not renew
+/// it; it renews once per window.
+#[derive(Debug, Clone)]
+pub struct CatchUpLedger<K> {
+    window_ms: u64,
+    spent: std::collections::BTreeMap<K, (u64, CatchUpSpent)>,
+}
+
+impl<K: Ord + Clone> CatchUpLedger<K> {
+    /// A ledger whose budgets renew every `window_ms`.
+    pub fn new(window_ms: u64) -> Self {
+        Self {
+            window_ms,
+            spent: Default::default(),
+        }
+    }
+
+    /// What `peer` has spent in the window that holds `now_ms` (a new window starts empty).
+    pub fn spent(&mut self, peer: &K, now_ms: u64) -> CatchUpSpent {
+        let window = self.window_ms;
+        self.spent
+            .retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+        self.spent
+            .get(peer)
+            .map(|(_, spent)| *spent)
+            .unwrap_or_default()
+    }
+
+    /// Records what `peer` has spent so far in its current window (one starts at `now_ms`
+    /// if none is open).
+    pub fn record(&mut self, peer: K, now_ms: u64, spent: CatchUpSpent) {
+        let entry = self.spent.entry(peer).or_insert((now_ms, spent));
+        entry.1 = spent;
+    }
+
+    /// Whether `spent` leaves nothing of `budget`.
+    pub fn exhausted(budget: &CatchUpBudget, spent: &CatchUpSpent) -> bool {
+        spent.pages >= budget.max_pages || spent.bytes >= budget.max_bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peers_budget_is_spent_across_catch_ups_and_renews_per_window() {
+        let budget = CatchUpBudget {
+            max_pages: 2,
+            max_bytes: 1_000,
+            max_waiting_per_job: 4,
+        };
+        let mut ledger = CatchUpLedger::new(60_000);
+        let mut spent = ledger.spent(&7u8, 0);
+        assert_eq!(budget.next_page(&mut spent, 10, 0, Some(1)), Some(1));
+        ledger.record(7, 0, spent);
+        // A second catch-up (a reconnect) continues from what was spent.
+        let mut spent = ledger.spent(&7, 30_000);
+        assert_eq!(budget.next_page(&mut spent, 10, 0, Some(1)), None);
+        ledger.record(7, 30_000, spent);
+        assert!(CatchUpLedger::<u8>::exhausted(&budget, &ledger.spent(&7, 59_999)));
+        // Another peer has its own budget; the window's end renews this one.
+        assert_eq!(ledger.spent(&8, 59_999), CatchUpSpent::default());
+        assert_eq!(ledger.spent(&7, 60_000), CatchUpSpent::default());
+    }
 
     #[test]
     fn a_catch_up_ends_when_the_cursor_stalls_or_the_budget_is_spent() {

@@ -112,6 +112,8 @@ const RESEND_SETTLED_FOR_MS: u64 = 25_000;
 /// Most proof and settlement checks waiting or running at once; more are ignored (the
 /// frames come again by re-announcement or catch-up).
 const MAX_QUEUED_CHECKS: usize = 256;
+/// A peer's catch-up budget (`CatchUpBudget`) renews once per this window.
+const CATCH_UP_WINDOW_MS: u64 = 60_000;
 /// Rejected messages tolerated from one peer before it is banned.
 const MAX_REJECTS: u32 = 3;
 /// Wait after claiming before starting work, so conflicting claims can arrive.
@@ -323,6 +325,10 @@ struct Node {
     verify_pool: std::sync::Arc<tokio::sync::Semaphore>,
     /// Checks waiting for a permit or running.
     queued_checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Catch-up pages and bytes followed per peer in the current window.
+    catchup: std::sync::Arc<
+        std::sync::Mutex<starkscale_protocol::catchup::CatchUpLedger<PeerId>>,
+    >,
 }
 
 /// Starts a node: network event loop and node task.
@@ -390,6 +396,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
         queued_checks: Default::default(),
+        catchup: std::sync::Arc::new(std::sync::Mutex::new(
+            starkscale_protocol::catchup::CatchUpLedger::new(CATCH_UP_WINDOW_MS),
+        )),
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();
@@ -552,6 +561,12 @@ impl Node {
         if self.cfg.aggregate {
             self.try_settle().await;
         }
+        // Candidates long silent are forgotten (a new heartbeat starts a new candidacy).
+        self.aggregators
+            .retain(|_, seen| now.saturating_sub(*seen) < 4 * AGGREGATOR_TTL_MS);
+        let aggregators_map = &self.aggregators;
+        self.aggregator_since
+            .retain(|key, _| aggregators_map.contains_key(key));
         let aggregators = self.aggregator_keys().len();
         let settled = self
             .jobs

@@ -47,9 +47,22 @@ impl Node {
         frame: Vec<u8>,
     ) -> anyhow::Result<()> {
         let network = self.network;
-        if kind != FrameKind::Announce && !self.jobs.contains_key(&job) {
-            anyhow::bail!("a stored {kind:?} frame without its job");
-        }
+        let created_ms = match self.jobs.get(&job) {
+            Some(record) => record.manifest.created_ms,
+            None if kind == FrameKind::Announce => 0,
+            None => anyhow::bail!("a stored {kind:?} frame without its job"),
+        };
+        // A frame of an earlier round (a failed or expired job submitted again) whose write
+        // landed after the new round dropped the old frames.
+        let earlier_round = |at_ms: u64| {
+            if at_ms < created_ms.saturating_sub(self.rules.max_skew_ms) {
+                Err(anyhow::anyhow!(
+                    "a stored {kind:?} frame from before the job's current round"
+                ))
+            } else {
+                Ok(())
+            }
+        };
         match kind {
             FrameKind::Announce => {
                 let env = SignedEnvelope::<JobAnnounced>::from_frame(&frame, &network)?;
@@ -65,11 +78,13 @@ impl Node {
                 let env = SignedEnvelope::<ShardProved>::from_frame(&frame, &network)?;
                 let msg = env.message();
                 let (shard, worker, at) = (msg.shard, msg.worker, msg.proved_at_ms);
+                earlier_round(at)?;
                 self.apply_proof(job, shard, worker, at, frame, ProofRecord::Restored, false)
                     .map_err(anyhow::Error::msg)?;
             }
             FrameKind::Failed => {
                 let env = SignedEnvelope::<JobFailed>::from_frame(&frame, &network)?;
+                earlier_round(env.message().failed_at_ms)?;
                 // Stored with an empty id: the report that made the job failed; with the
                 // reporter's key: one report of a quorum.
                 if id.is_empty() {

@@ -361,11 +361,19 @@ impl Node {
     /// Catches up from `peer`, page by page, within the catch-up budget (a responder that
     /// keeps its cursor growing is not followed past it).
     pub(super) fn on_peer_connected(&mut self, peer: PeerId) {
-        let (net, tx) = (self.net.clone(), self.internal.clone());
+        use starkscale_protocol::catchup::CatchUpLedger;
+        let (net, tx, ledger) = (self.net.clone(), self.internal.clone(), self.catchup.clone());
         let budget = starkscale_protocol::catchup::CatchUpBudget::default();
+        // The budget is per peer and window, across catch-ups (a reconnect renews nothing).
+        let Ok(mut spent) = ledger.lock().map(|mut l| l.spent(&peer, now_ms())) else {
+            return;
+        };
+        if CatchUpLedger::<PeerId>::exhausted(&budget, &spent) {
+            debug!(%peer, "catch-up budget of this peer spent for now");
+            return;
+        }
         tokio::spawn(async move {
             let mut cursor = 0;
-            let mut spent = starkscale_protocol::catchup::CatchUpSpent::default();
             loop {
                 let request = Request::CatchUp(CatchUp {
                     since_ms: now_ms().saturating_sub(3_600_000),
@@ -391,6 +399,9 @@ impl Node {
                 };
                 let bytes = report.frames.iter().map(|b| b.0.len() as u64).sum();
                 let next = budget.next_page(&mut spent, bytes, cursor, report.next_cursor);
+                if let Ok(mut ledger) = ledger.lock() {
+                    ledger.record(peer, now_ms(), spent);
+                }
                 let frames = report.frames.into_iter().map(|b| b.0).collect();
                 if tx
                     .send(Internal::CatchUp { from: peer, frames })

@@ -186,6 +186,8 @@ impl Node {
             Ok(x) => {
                 local.x = Some(x);
                 local.x_failures = 0;
+                // A data-unavailability report of ours is moot now: this node may settle.
+                local.reported_failure = false;
                 let waiting = std::mem::take(&mut local.waiting_for_x);
                 for (frame, origin) in waiting {
                     self.on_gossip_frame(frame, origin).await;
