@@ -183,7 +183,12 @@ pub fn verify_settlement_on(
     bytes: &[u8],
     network: &NetworkId,
 ) -> Result<VerifiedSettlement, SettlementError> {
-    verify_on(bytes, Some(network), None, &std::collections::HashSet::new())
+    verify_on(
+        bytes,
+        Some(network),
+        None,
+        &std::collections::HashSet::new(),
+    )
 }
 
 /// What a node expects of a gossiped settlement, from its own record of the job and the
@@ -233,7 +238,9 @@ fn check_expected(
         ));
     }
     if settlement.settled_at_ms != expected.settled_at_ms {
-        return Err(invalid("settlement and message give different settle times"));
+        return Err(invalid(
+            "settlement and message give different settle times",
+        ));
     }
     if starkscale_protocol::messages::result_hash(&settlement.result) != expected.result_hash {
         return Err(invalid("result hash does not match the settled result"));

@@ -114,7 +114,10 @@ mod tests {
         let mut spent = ledger.spent(&7, 30_000);
         assert_eq!(budget.next_page(&mut spent, 10, 0, Some(1)), None);
         ledger.record(7, 30_000, spent);
-        assert!(CatchUpLedger::<u8>::exhausted(&budget, &ledger.spent(&7, 59_999)));
+        assert!(CatchUpLedger::<u8>::exhausted(
+            &budget,
+            &ledger.spent(&7, 59_999)
+        ));
         // Another peer has its own budget; the window's end renews this one.
         assert_eq!(ledger.spent(&8, 59_999), CatchUpSpent::default());
         assert_eq!(ledger.spent(&7, 60_000), CatchUpSpent::default());

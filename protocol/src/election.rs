@@ -93,6 +93,22 @@ pub fn candidates_for(created_ms: u64, known: &[Candidate], known_from_ms: u64) 
         .collect()
 }
 
+/// The candidates that count for a job: the keys its manifest names (`listed`, the same at
+/// every peer), or, when it names none, those this peer knew before the job was created
+/// ([`candidates_for`]).
+pub fn job_candidates(
+    listed: &[PeerKey],
+    created_ms: u64,
+    known: &[Candidate],
+    known_from_ms: u64,
+) -> Vec<PeerKey> {
+    if listed.is_empty() {
+        candidates_for(created_ms, known, known_from_ms)
+    } else {
+        listed.to_vec()
+    }
+}
+
 /// Distinct reports that make a job's failure final (fewer when there are fewer candidates).
 pub const FAILURE_QUORUM: usize = 3;
 /// The first ranks whose failure reports count (so a quorum survives crashed ranks).

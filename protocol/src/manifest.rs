@@ -51,7 +51,17 @@ pub struct Manifest {
     /// shard proofs against them. [`Manifest::for_spec`] fills zeroed placeholders that the
     /// entry peer replaces with the prover's commitments.
     pub shard_keys: Vec<ShardKey>,
+    /// The job's aggregator candidates: those the entry peer heard advertise the role when it
+    /// created the job, at most [`MAX_JOB_AGGREGATORS`] (the first by rank for the job), in
+    /// ascending key order. Every peer elects the job's aggregator and counts its failure
+    /// quorum among these keys, the same set everywhere (a key ground after the announcement
+    /// is not among them; a late joiner or a restarted peer needs no view of its own). Empty
+    /// when the entry knew none: peers then count the candidates they knew before the job.
+    pub aggregators: Vec<PeerKey>,
 }
+
+/// Most aggregator candidates a manifest names.
+pub const MAX_JOB_AGGREGATORS: usize = 16;
 
 /// The verifying data of one shard: the prover's commitment to the weight shard and the
 /// largest |entry| of that shard (it enters the exactness bound). Opaque to this crate.
@@ -137,6 +147,14 @@ pub enum ManifestError {
     /// The shard plan is invalid.
     #[error("invalid shard plan: {0}")]
     Plan(#[from] PlanError),
+    /// The aggregator list is too long, unsorted or repeats a key.
+    #[error("the manifest names {count} aggregators; at most {limit}, in ascending key order, each once")]
+    Aggregators {
+        /// Keys listed.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Too many shards.
     #[error("plan has {count} shards, over the limit of {limit}")]
     TooManyShards {
@@ -283,7 +301,17 @@ impl Manifest {
             deadline_ms: params.deadline_ms,
             config_id: params.config_id,
             entry: params.entry,
+            aggregators: Vec::new(),
         }
+    }
+
+    /// Names the job's aggregator candidates from the keys the entry peer heard: the first
+    /// [`MAX_JOB_AGGREGATORS`] by rank for this job, stored in ascending key order.
+    pub fn set_aggregators(&mut self, live: &[PeerKey]) {
+        let mut listed = crate::election::rank_aggregators(&self.job, live);
+        listed.truncate(MAX_JOB_AGGREGATORS);
+        listed.sort_unstable();
+        self.aggregators = listed;
     }
 
     /// m, k, n.
@@ -349,6 +377,13 @@ impl Manifest {
             return Err(ManifestError::JobIdMismatch {
                 claimed: self.job,
                 computed,
+            });
+        }
+        let sorted = self.aggregators.windows(2).all(|pair| pair[0] < pair[1]);
+        if self.aggregators.len() > MAX_JOB_AGGREGATORS || !sorted {
+            return Err(ManifestError::Aggregators {
+                count: self.aggregators.len(),
+                limit: MAX_JOB_AGGREGATORS,
             });
         }
         let plan = self.plan()?;

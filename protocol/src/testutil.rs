@@ -122,6 +122,7 @@ pub fn arb_manifest() -> impl Strategy<Value = Manifest> {
                     };
                     (rows_per_shard % 5) as usize
                 ],
+                aggregators: vec![entry],
             },
         )
 }

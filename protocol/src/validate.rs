@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::{limits, CodecError};
-use crate::election::{candidates_for, may_report_failure, may_settle, Candidate};
+use crate::election::{may_report_failure, may_settle, Candidate};
 use crate::envelope::{EnvelopeError, GossipPayload, SignedEnvelope};
 use crate::ids::{JobId, NetworkId, PeerKey};
 use crate::job::JobLimits;
@@ -372,15 +372,22 @@ fn field_size(what: &'static str, len: usize, limit: usize) -> Check<()> {
     }
 }
 
-/// The candidates that count for the job: those this peer knew before it was created.
+/// The candidates that count for the job: those its manifest names, or, when it names none,
+/// those this peer knew before it was created.
 fn job_candidates(record: &JobRecord, ctx: &GossipContext<'_>) -> Vec<PeerKey> {
-    candidates_for(record.manifest.created_ms, ctx.aggregators, ctx.started_ms)
+    crate::election::job_candidates(
+        &record.manifest.aggregators,
+        record.manifest.created_ms,
+        ctx.aggregators,
+        ctx.started_ms,
+    )
 }
 
 /// Whether `signer` may settle the job now: its rank among the aggregator candidates
-/// has had its turn. With `count_signer`, the signer counts as a candidate even if its
-/// heartbeat has not arrived (used for settlements, which are verified in full, so a missed
-/// heartbeat cannot strand a correct result; never for failures, which carry no proof).
+/// has had its turn. With `count_signer`, for a job whose manifest names no candidates, the
+/// signer counts as a candidate even if its heartbeat has not arrived (used for settlements,
+/// which are verified in full, so a missed heartbeat cannot strand a correct result; never
+/// for failures, which carry no proof). A job that names its candidates counts only them.
 fn may_finish(
     record: &JobRecord,
     signer: &PeerKey,
@@ -388,7 +395,7 @@ fn may_finish(
     count_signer: bool,
 ) -> bool {
     let mut candidates = job_candidates(record, ctx);
-    if count_signer && !candidates.contains(signer) {
+    if count_signer && record.manifest.aggregators.is_empty() && !candidates.contains(signer) {
         candidates.push(*signer);
     }
     may_settle(
@@ -715,7 +722,7 @@ pub fn check_settlement_turn(
             });
         }
         let mut candidates = job_candidates(record, ctx);
-        if !candidates.contains(signer) {
+        if manifest.aggregators.is_empty() && !candidates.contains(signer) {
             candidates.push(*signer);
         }
         let settle_deadline = last

@@ -492,7 +492,10 @@ fn a_late_joiner_that_saw_claims_but_not_proofs_accepts_the_honest_credits() {
     let now = T0 + 1_000;
     for (shard, at) in [(0, now), (1, now + 500)] {
         let claim = Claim::from(&w.claim(shard, at));
-        record.leases.insert_claim(claim, at, Freshness::Live).unwrap();
+        record
+            .leases
+            .insert_claim(claim, at, Freshness::Live)
+            .unwrap();
     }
     let settled = [
         SettledShard {
@@ -528,11 +531,17 @@ fn a_settlement_may_credit_either_of_two_racing_valid_proofs() {
     let (primary, backup) = (PeerKey::from(&w.worker), PeerKey([9; 32]));
     let now = T0 + 1_000;
     let mut claim = Claim::from(&w.claim(0, now));
-    record.leases.insert_claim(claim, now, Freshness::Live).unwrap();
+    record
+        .leases
+        .insert_claim(claim, now, Freshness::Live)
+        .unwrap();
     claim.claimer = backup;
     claim.claimed_at_ms = now + 10;
     claim.backup = true;
-    record.leases.insert_claim(claim, now + 10, Freshness::Live).unwrap();
+    record
+        .leases
+        .insert_claim(claim, now + 10, Freshness::Live)
+        .unwrap();
     // This peer recorded the backup's proof; the aggregator credits the primary's.
     record
         .leases
@@ -574,7 +583,9 @@ fn a_replayed_settlement_is_judged_at_its_own_settle_time() {
         check_settlement_turn(record, &second, now + 10, &[proved], &ctx),
         Verdict::Ignore(Reason::NotElected { .. })
     ));
-    assert!(check_settlement_turn(record, &second, now + 2 * step + 1, &[proved], &ctx).is_accept());
+    assert!(
+        check_settlement_turn(record, &second, now + 2 * step + 1, &[proved], &ctx).is_accept()
+    );
     // A settlement dated before its proofs, or after the job expired, is refused.
     assert!(matches!(
         check_settlement_turn(record, &first, now - ctx.max_skew_ms - 1, &[proved], &ctx),
@@ -603,7 +614,10 @@ fn a_replayed_claim_may_fill_a_gap_but_not_take_a_judged_lease() {
     replayed.freshness = Freshness::Replayed;
     assert!(matches!(
         validate_shard_claimed(&frame, &replayed),
-        Verdict::Ignore(Reason::Conflict(crate::lease::Conflict::Overturns { shard: 0, .. }))
+        Verdict::Ignore(Reason::Conflict(crate::lease::Conflict::Overturns {
+            shard: 0,
+            ..
+        }))
     ));
     // The same backdated claim on a shard nobody claimed here fills a gap.
     backdated.shard = 1;
@@ -700,4 +714,75 @@ fn a_failed_job_may_be_announced_again_later() {
         reason: FailureReason::DeadlineExpired,
     });
     assert!(validate_job_announced(&frame, &w.ctx(T0 + 2_000)).is_accept());
+}
+
+#[test]
+fn a_job_that_names_its_aggregators_is_settled_and_failed_only_by_them() {
+    let mut w = World::new();
+    let listed = PeerKey::from(&w.aggregator);
+    let outsider = key(8);
+    // Every peer also hears the outsider, from before the job: it still does not count.
+    w.aggregators.push(crate::election::Candidate {
+        key: PeerKey::from(&outsider),
+        since_ms: 0,
+    });
+    let record = w.jobs.get_mut(&w.job).unwrap();
+    record.manifest.set_aggregators(&[listed]);
+    assert_eq!(record.manifest.aggregators, vec![listed]);
+    let report = |reporter: &SigningKey| JobFailed {
+        job: w.job,
+        reporter: PeerKey::from(reporter),
+        failed_at_ms: T0 + 10,
+        reason: FailureReason::DataUnavailable {
+            detail: "no peer serves X".into(),
+        },
+    };
+    let frame = w.frame(&w.aggregator, report(&w.aggregator));
+    assert!(validate_job_failed(&frame, &w.ctx(T0 + 10)).is_accept());
+    let frame = w.frame(&outsider, report(&outsider));
+    assert!(matches!(
+        validate_job_failed(&frame, &w.ctx(T0 + 10)),
+        Verdict::Ignore(Reason::NotElected { .. })
+    ));
+    // An unlisted signer is not counted as a candidate for a settlement either, live or
+    // replayed, whatever its settle time.
+    let record = &w.jobs[&w.job];
+    let proved = SettledShard {
+        shard: 0,
+        worker: PeerKey::from(&w.worker),
+        proved_at_ms: T0 + 100,
+    };
+    let mut ctx = w.ctx(T0 + 200);
+    ctx.aggregators = &[];
+    ctx.freshness = Freshness::Replayed;
+    let late = record.manifest.deadline_ms - 1;
+    assert!(check_settlement_turn(record, &listed, T0 + 200, &[proved], &ctx).is_accept());
+    assert!(matches!(
+        check_settlement_turn(record, &PeerKey::from(&outsider), late, &[proved], &ctx),
+        Verdict::Ignore(Reason::NotElected { .. })
+    ));
+}
+
+#[test]
+fn a_manifest_names_at_most_sixteen_aggregators_in_order() {
+    let mut manifest = seed_manifest(PeerKey::from(&key(1)));
+    let keys: Vec<PeerKey> = (0..40u8).map(|i| PeerKey([i; 32])).collect();
+    manifest.set_aggregators(&keys);
+    assert_eq!(
+        manifest.aggregators.len(),
+        crate::manifest::MAX_JOB_AGGREGATORS
+    );
+    assert!(manifest.validate(&JobLimits::default()).is_ok());
+    // The first by rank for the job are the ones named.
+    let ranked = crate::election::rank_aggregators(&manifest.job, &keys);
+    assert!(ranked[..16]
+        .iter()
+        .all(|k| manifest.aggregators.contains(k)));
+    manifest.aggregators.swap(0, 1);
+    assert!(matches!(
+        manifest.validate(&JobLimits::default()),
+        Err(ManifestError::Aggregators { .. })
+    ));
+    manifest.aggregators = vec![PeerKey([1; 32]); 2];
+    assert!(manifest.validate(&JobLimits::default()).is_err());
 }

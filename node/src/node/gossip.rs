@@ -238,7 +238,9 @@ impl Node {
             validate::validate_shard_proved(&frame, &self.ctx(origin.freshness(), &aggregators));
         let check = match verdict {
             PVerdict::Accept(check) => check,
-            other => return Handled::ignore(other.reason().map(|r| r.to_string()).unwrap_or_default()),
+            other => {
+                return Handled::ignore(other.reason().map(|r| r.to_string()).unwrap_or_default())
+            }
         };
         let env = match check.finish(result) {
             PVerdict::Accept(env) => env,
@@ -256,8 +258,15 @@ impl Node {
         };
         let msg = env.message();
         let record = ProofRecord::Checked(origin.freshness());
-        match self.apply_proof(msg.job, msg.shard, msg.worker, msg.proved_at_ms, frame, record, true)
-        {
+        match self.apply_proof(
+            msg.job,
+            msg.shard,
+            msg.worker,
+            msg.proved_at_ms,
+            frame,
+            record,
+            true,
+        ) {
             Ok(()) => {
                 info!(job = %msg.job, shard = msg.shard, worker = %msg.worker, "shard proof verified");
                 self.metrics.proofs_verified.inc();

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use libp2p::{Multiaddr, PeerId};
-use starkscale_protocol::election::{candidates_for, Candidate};
+use starkscale_protocol::election::{job_candidates, Candidate};
 use starkscale_protocol::ids::{JobId, NetworkId, PeerKey};
 use starkscale_protocol::lease::{Freshness, LeaseRules};
 use starkscale_protocol::matrix::IntMatrix;
@@ -326,9 +326,7 @@ struct Node {
     /// Checks waiting for a permit or running.
     queued_checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Catch-up pages and bytes followed per peer in the current window.
-    catchup: std::sync::Arc<
-        std::sync::Mutex<starkscale_protocol::catchup::CatchUpLedger<PeerId>>,
-    >,
+    catchup: std::sync::Arc<std::sync::Mutex<starkscale_protocol::catchup::CatchUpLedger<PeerId>>>,
 }
 
 /// Starts a node: network event loop and node task.
@@ -472,9 +470,11 @@ impl Node {
         self.aggregators.insert(key, now);
     }
 
-    /// The candidates that count for `record`'s job (known before it was created).
+    /// The candidates that count for `record`'s job: those its manifest names, or, when it
+    /// names none, those known here before it was created.
     fn job_candidates(&self, record: &JobRecord) -> Vec<PeerKey> {
-        candidates_for(
+        job_candidates(
+            &record.manifest.aggregators,
             record.manifest.created_ms,
             &self.aggregator_candidates(),
             self.started_ms,

@@ -3,7 +3,9 @@
 
 use starkscale_protocol::ids::JobId;
 use starkscale_protocol::lease::{Claim, Freshness};
-use starkscale_protocol::messages::{JobAnnounced, JobFailed, JobSettled, ShardClaimed, ShardProved};
+use starkscale_protocol::messages::{
+    JobAnnounced, JobFailed, JobSettled, ShardClaimed, ShardProved,
+};
 use starkscale_protocol::SignedEnvelope;
 use tracing::{info, warn};
 

@@ -166,7 +166,7 @@ impl Node {
                     report: r.report(now, &self.settle),
                     aggregator: aggregator_at(
                         &r.manifest.job,
-                        &aggregators,
+                        &self.job_candidates(r),
                         r.settle_deadline_ms(&self.settle),
                         self.settle.step_ms,
                         now,
@@ -324,6 +324,9 @@ impl Node {
                 return;
             }
         };
+        let mut manifest = manifest;
+        // The job's aggregator candidates are fixed in its signed manifest: those heard now.
+        manifest.set_aggregators(&self.aggregator_keys());
         let (job, created_ms) = (manifest.job, manifest.created_ms);
         let announce = SignedEnvelope::sign(&self.key, &self.network, JobAnnounced { manifest })
             .map_err(|e| e.to_string())
@@ -362,7 +365,11 @@ impl Node {
     /// keeps its cursor growing is not followed past it).
     pub(super) fn on_peer_connected(&mut self, peer: PeerId) {
         use starkscale_protocol::catchup::CatchUpLedger;
-        let (net, tx, ledger) = (self.net.clone(), self.internal.clone(), self.catchup.clone());
+        let (net, tx, ledger) = (
+            self.net.clone(),
+            self.internal.clone(),
+            self.catchup.clone(),
+        );
         let budget = starkscale_protocol::catchup::CatchUpBudget::default();
         // The budget is per peer and window, across catch-ups (a reconnect renews nothing).
         let Ok(mut spent) = ledger.lock().map(|mut l| l.spent(&peer, now_ms())) else {

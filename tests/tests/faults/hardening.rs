@@ -1,8 +1,6 @@
 //! The attacks of the hardening review (issue 15), one deterministic test each: what a
 //! cheater does, and that it no longer works.
 
-use std::collections::HashSet;
-
 use starkscale_node::node::DEFAULT_NETWORK;
 use starkscale_node::settlement::{
     check_shard_proof, verify_settlement, verify_settlement_on, Settlement, SettlementError,
