@@ -102,6 +102,26 @@ impl StateDb {
         Ok(new)
     }
 
+    /// Stores a frame, replacing any stored under the same key (the settled proof of a shard
+    /// replaces the one this node recorded first). Returns whether one was replaced.
+    pub fn replace_frame(
+        &self,
+        job: &[u8; 32],
+        kind: FrameKind,
+        id: &[u8],
+        frame: &[u8],
+    ) -> anyhow::Result<bool> {
+        let k = key(job, kind, id);
+        let tx = self.db.begin_write()?;
+        let replaced = {
+            let mut table = tx.open_table(FRAMES)?;
+            let old = table.insert(k.as_slice(), frame)?;
+            old.is_some()
+        };
+        tx.commit()?;
+        Ok(replaced)
+    }
+
     /// Drops every frame stored for `job` (an earlier round of a job submitted again).
     pub fn forget_job(&self, job: &[u8; 32]) -> anyhow::Result<()> {
         let tx = self.db.begin_write()?;

@@ -223,6 +223,27 @@ pub fn verify_settlement_skipping(
     verify_on(bytes, Some(network), Some(expected), already_verified)
 }
 
+/// The shards a settlement credits, each with its worker and its proof's time, read from its
+/// signed proof frames: decoding and signature checks only, no proof is verified. For the
+/// rules a node runs before the costly verification.
+pub fn settled_shards(
+    bytes: &[u8],
+    network: &NetworkId,
+) -> Result<Vec<(u32, PeerKey, u64)>, SettlementError> {
+    let signed: SignedSettlement = decode(bytes)?;
+    let settlement: Settlement = decode(&signed.body.0)?;
+    settlement
+        .shard_proofs
+        .iter()
+        .map(|frame| {
+            let env = SignedEnvelope::<ShardProved>::from_frame(&frame.0, network)
+                .map_err(|e| invalid(format!("a shard proof frame: {e}")))?;
+            let msg = env.message();
+            Ok((msg.shard, msg.worker, msg.proved_at_ms))
+        })
+        .collect()
+}
+
 /// Compares a decoded, signature-checked settlement with what the node expects.
 fn check_expected(
     settlement: &Settlement,

@@ -123,15 +123,17 @@ pub fn may_report_failure(job: &JobId, candidates: &[PeerKey], reporter: &PeerKe
 }
 
 /// Whether `reporters` make the job's failure final: a failure carries no proof, so it needs
-/// `min(FAILURE_QUORUM, candidates)` distinct reports from the first [`FAILURE_RANKS`] ranks,
-/// each of which found the failure itself (for unavailable data: each failed to fetch it).
+/// [`FAILURE_QUORUM`] distinct reports from the first [`FAILURE_RANKS`] ranks, each of which
+/// found the failure itself (for unavailable data: each failed to fetch it). A job with
+/// fewer candidates cannot fail (one that named a single candidate — say its entry's own
+/// Sybil — would otherwise fail on one key's word): it expires at its deadline.
 pub fn failure_is_final(
     job: &JobId,
     candidates: &[PeerKey],
     reporters: &std::collections::BTreeSet<PeerKey>,
 ) -> bool {
     let ranked = rank_aggregators(job, candidates);
-    let needed = FAILURE_QUORUM.min(ranked.len()).max(1);
+    let needed = FAILURE_QUORUM;
     let found = ranked
         .iter()
         .take(FAILURE_RANKS)
@@ -249,9 +251,11 @@ mod tests {
         ));
         assert!(may_report_failure(&job, &ps, &ranked[4]));
         assert!(!may_report_failure(&job, &ps, &ranked[5]));
-        // With two candidates both must report; with none, nothing is final.
-        assert!(!failure_is_final(&job, &ps[..2], &set(&ps[..1])));
-        assert!(failure_is_final(&job, &ps[..2], &set(&ps[..2])));
+        // Fewer candidates than the quorum (a list an entry filled with one Sybil key, say),
+        // or none: nothing is final, the job expires.
+        assert!(!failure_is_final(&job, &ps[..1], &set(&ps[..1])));
+        assert!(!failure_is_final(&job, &ps[..2], &set(&ps[..2])));
+        assert!(failure_is_final(&job, &ps[..3], &set(&ps[..3])));
         assert!(!failure_is_final(&job, &[], &set(&ps[..3])));
     }
 }

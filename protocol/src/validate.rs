@@ -383,21 +383,12 @@ fn job_candidates(record: &JobRecord, ctx: &GossipContext<'_>) -> Vec<PeerKey> {
     )
 }
 
-/// Whether `signer` may settle the job now: its rank among the aggregator candidates
-/// has had its turn. With `count_signer`, for a job whose manifest names no candidates, the
-/// signer counts as a candidate even if its heartbeat has not arrived (used for settlements,
-/// which are verified in full, so a missed heartbeat cannot strand a correct result; never
-/// for failures, which carry no proof). A job that names its candidates counts only them.
-fn may_finish(
-    record: &JobRecord,
-    signer: &PeerKey,
-    ctx: &GossipContext<'_>,
-    count_signer: bool,
-) -> bool {
-    let mut candidates = job_candidates(record, ctx);
-    if count_signer && record.manifest.aggregators.is_empty() && !candidates.contains(signer) {
-        candidates.push(*signer);
-    }
+/// Whether `signer` may settle the job now: its rank among the job's aggregator candidates
+/// has had its turn. A signer that is not a candidate never may (for a job whose manifest
+/// names none, not even one this peer has not heard yet: such a job's entry knew no
+/// candidate, and counting any signer would let anyone settle it).
+fn may_finish(record: &JobRecord, signer: &PeerKey, ctx: &GossipContext<'_>) -> bool {
+    let candidates = job_candidates(record, ctx);
     may_settle(
         &record.manifest.job,
         &candidates,
@@ -471,17 +462,12 @@ pub fn validate_shard_claimed(
         let msg = env.message();
         let record = open_job(ctx, &msg.job)?;
         let claim = Claim::from(msg);
-        match record.leases.check_claim(&claim, ctx.now_ms, ctx.freshness) {
-            Ok(ClaimOutcome::Won { .. }) if ctx.freshness == Freshness::Replayed => {
-                // Replayed state fills gaps; it never takes a lease this peer already judged.
-                match record.leases.overturned_by(&claim) {
-                    Some(lost) => ignore(Reason::Conflict(Conflict::Overturns {
-                        shard: lost.shard,
-                        holder: lost.claimer,
-                    })),
-                    None => Ok(env),
-                }
-            }
+        // Replayed state fills gaps; it never takes a lease this peer already judged.
+        let outcome = match ctx.freshness {
+            Freshness::Replayed => record.leases.check_replayed_claim(&claim, ctx.now_ms),
+            Freshness::Live => record.leases.check_claim(&claim, ctx.now_ms, ctx.freshness),
+        };
+        match outcome {
             Ok(ClaimOutcome::Won { .. }) => Ok(env),
             Ok(ClaimOutcome::Lost(c)) => ignore(Reason::Conflict(c)),
             Err(e) if e.is_malformed() => reject(Reason::Claim(e)),
@@ -608,7 +594,7 @@ pub fn validate_job_settled(
         // A replayed settlement (catch-up) is judged at its own settle time once its proofs
         // are verified, because the takeover turns count from its proofs' times
         // ([`check_settlement_turn`]). Both kinds are verified in full.
-        if ctx.freshness == Freshness::Live && !may_finish(record, &env.signer(), ctx, true) {
+        if ctx.freshness == Freshness::Live && !may_finish(record, &env.signer(), ctx) {
             return ignore(Reason::NotElected {
                 signer: env.signer(),
             });
@@ -639,9 +625,13 @@ pub fn validate_job_failed(
         }
         let signer = env.signer();
         // A report counts towards the failure quorum only from the first ranks of the
-        // candidates known before the job was created; the node makes the job failed once a
-        // quorum reported it (see `election::failure_is_final`).
-        if !may_report_failure(&record.manifest.job, &job_candidates(record, ctx), &signer) {
+        // candidates the job's manifest names; the node makes the job failed once a quorum
+        // reported it (see `election::failure_is_final`). A job that names no candidates
+        // cannot fail (candidate views differ between peers, and a failure carries no
+        // proof): it expires.
+        if record.manifest.aggregators.is_empty()
+            || !may_report_failure(&record.manifest.job, &job_candidates(record, ctx), &signer)
+        {
             return ignore(Reason::NotElected { signer });
         }
         if msg.failed_at_ms < record.manifest.created_ms {
@@ -721,10 +711,7 @@ pub fn check_settlement_turn(
                 max_skew_ms: ctx.max_skew_ms,
             });
         }
-        let mut candidates = job_candidates(record, ctx);
-        if manifest.aggregators.is_empty() && !candidates.contains(signer) {
-            candidates.push(*signer);
-        }
+        let candidates = job_candidates(record, ctx);
         let settle_deadline = last
             .saturating_add(ctx.settle.step_ms)
             .min(manifest.deadline_ms);

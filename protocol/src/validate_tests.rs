@@ -368,7 +368,7 @@ fn job_settled() {
 
 #[test]
 fn job_failed() {
-    let w = World::new();
+    let mut w = World::new();
     let failed = |reporter: &SigningKey| JobFailed {
         job: w.job,
         reporter: PeerKey::from(reporter),
@@ -377,6 +377,8 @@ fn job_failed() {
             detail: "too wide".into(),
         },
     };
+    let listed = PeerKey::from(&w.aggregator);
+    w.jobs.get_mut(&w.job).unwrap().manifest.aggregators = vec![listed];
     let frame = w.frame(&w.aggregator, failed(&w.aggregator));
     assert!(validate_job_failed(&frame, &w.ctx(T0)).is_accept());
     // Neither a worker's nor the entry peer's report counts: no single key fails a job, and
@@ -465,7 +467,8 @@ fn settlement_credits_follow_the_lease_rules_in_a_view_with_the_settled_proofs()
             Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { worker, .. })) if worker == thief
         ));
     }
-    // A proof time before the lease began fails the lease rule too.
+    // A proof time before the lease began fails the lease rule too (and, as a proof of the
+    // shard before the claim, would take the worker's own lease).
     let early = SettledShard {
         shard: 1,
         worker,
@@ -473,7 +476,9 @@ fn settlement_credits_follow_the_lease_rules_in_a_view_with_the_settled_proofs()
     };
     assert!(matches!(
         check_settled_credits(record, &[early]),
-        Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { .. }))
+        Verdict::Ignore(Reason::Proof(
+            ProofError::NotClaimed { .. } | ProofError::TakesLease { .. }
+        ))
     ));
 }
 
@@ -673,7 +678,7 @@ fn a_replayed_heartbeat_is_as_stale_as_it_is_old() {
 }
 
 #[test]
-fn failure_reports_count_only_from_candidates_known_before_the_job() {
+fn failure_reports_count_only_from_the_candidates_a_job_names() {
     let mut w = World::new();
     let report = |reporter: &SigningKey, at| JobFailed {
         job: w.job,
@@ -683,20 +688,22 @@ fn failure_reports_count_only_from_candidates_known_before_the_job() {
             detail: "no peer serves X".into(),
         },
     };
-    // The aggregator has been a candidate since before the job: its report is accepted
-    // (one report of a quorum; the node decides when the failure is final).
-    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 + 10));
-    assert!(validate_job_failed(&frame, &w.ctx(T0 + 10)).is_accept());
-    // A report dated before the job was created belongs to an earlier round.
-    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 - 1));
-    assert!(is_ignore(&validate_job_failed(&frame, &w.ctx(T0 + 10))));
-    // A candidate first heard after the job was created (a key ground for it) does not count.
-    w.aggregators[0].since_ms = T0 + 5;
+    // A job whose manifest names no candidates cannot fail: every peer would judge the
+    // report by its own view of the candidates.
     let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 + 10));
     assert!(matches!(
         validate_job_failed(&frame, &w.ctx(T0 + 10)),
         Verdict::Ignore(Reason::NotElected { .. })
     ));
+    // Named: the aggregator's report is accepted (one report of a quorum; the node decides
+    // when the failure is final), whatever this peer's own view of the candidates.
+    let listed = PeerKey::from(&w.aggregator);
+    w.jobs.get_mut(&w.job).unwrap().manifest.aggregators = vec![listed];
+    w.aggregators.clear();
+    assert!(validate_job_failed(&frame, &w.ctx(T0 + 10)).is_accept());
+    // A report dated before the job was created belongs to an earlier round.
+    let frame = w.frame(&w.aggregator, report(&w.aggregator, T0 - 1));
+    assert!(is_ignore(&validate_job_failed(&frame, &w.ctx(T0 + 10))));
 }
 
 #[test]
@@ -785,4 +792,159 @@ fn a_manifest_names_at_most_sixteen_aggregators_in_order() {
     ));
     manifest.aggregators = vec![PeerKey([1; 32]); 2];
     assert!(manifest.validate(&JobLimits::default()).is_err());
+}
+
+/// A claim on `shard` by `who` at `at`, with a one-minute lease.
+fn claim_by(shard: u32, who: PeerKey, at: u64) -> Claim {
+    Claim {
+        shard,
+        claimer: who,
+        claimed_at_ms: at,
+        lease_expires_ms: at + 60_000,
+        backup: false,
+    }
+}
+
+#[test]
+fn a_settlements_own_early_proof_cannot_free_capacity_to_take_a_proved_shard() {
+    // From the second review: a Sybil at capacity 1 loses its shard-1 lease to its own
+    // backdated shard-0 claim; an honest worker wins and proves shard 1; the Sybil, elected,
+    // settles with a proof of shard 0 dated early enough to free its capacity, so that in the
+    // view with the settlement's proofs its shard-1 claim wins again.
+    let rules = LeaseRules {
+        max_leases_per_peer: 1,
+        ..LeaseRules::default()
+    };
+    let manifest = seed_manifest(PeerKey::from(&key(1)));
+    let mut record = JobRecord::new(manifest, &JobLimits::default(), rules).unwrap();
+    let (sybil, honest) = (PeerKey([66; 32]), PeerKey([2; 32]));
+    let t = T0 + 100_000;
+    let book = &mut record.leases;
+    book.insert_claim(claim_by(1, sybil, t), t, Freshness::Live)
+        .unwrap();
+    book.insert_claim(claim_by(0, sybil, t - 20_000), t + 1, Freshness::Live)
+        .unwrap();
+    assert!(matches!(
+        book.insert_claim(claim_by(1, honest, t + 1_000), t + 1_000, Freshness::Live),
+        Ok(ClaimOutcome::Won { .. })
+    ));
+    book.record_proof(1, honest, t + 5_000, t + 5_000, Freshness::Live)
+        .unwrap();
+    for s in 2..4u8 {
+        let worker = PeerKey([10 + s; 32]);
+        book.insert_claim(
+            claim_by(u32::from(s), worker, t + 6_000),
+            t + 6_000,
+            Freshness::Live,
+        )
+        .unwrap();
+    }
+    let settled = |shard, worker, proved_at_ms| SettledShard {
+        shard,
+        worker,
+        proved_at_ms,
+    };
+    let theft = [
+        settled(0, sybil, t - 19_000),
+        settled(1, sybil, t + 30_000),
+        settled(2, PeerKey([12; 32]), t + 9_000),
+        settled(3, PeerKey([13; 32]), t + 9_000),
+    ];
+    assert!(matches!(
+        check_settled_credits(&record, &theft),
+        Verdict::Ignore(Reason::Proof(ProofError::TakesLease { shard: 1, holder })) if holder == honest
+    ));
+    // Crediting the honest worker passes, with the Sybil's shard-0 proof dated after the
+    // honest worker won shard 1 (so it frees nothing that matters).
+    let mut honest_settlement = theft;
+    honest_settlement[0] = settled(0, sybil, t + 8_000);
+    honest_settlement[1] = settled(1, honest, t + 5_000);
+    assert!(check_settled_credits(&record, &honest_settlement).is_accept());
+}
+
+#[test]
+fn an_invented_catch_up_claim_cannot_make_a_peer_refuse_the_honest_settlement() {
+    // From the second review: a catch-up source invents a claim dated at the job's creation
+    // on a shard this peer has no claim on yet; the honest live claim then loses here.
+    let manifest = seed_manifest(PeerKey::from(&key(1)));
+    let job = manifest.job;
+    let mut jobs = BTreeMap::from([(
+        job,
+        JobRecord::new(manifest, &JobLimits::default(), LeaseRules::default()).unwrap(),
+    )]);
+    let (sybil, honest) = (key(66), PeerKey::from(&key(2)));
+    let now = T0 + 2_000;
+    let invented = claim_by(1, PeerKey::from(&sybil), T0 + 1);
+    let record = jobs.get_mut(&job).unwrap();
+    record
+        .leases
+        .insert_claim(invented, now, Freshness::Replayed)
+        .unwrap();
+    for shard in 0..4 {
+        let c = claim_by(shard, honest, now + 1_000);
+        let _ = record.leases.insert_claim(c, now + 1_000, Freshness::Live);
+    }
+    assert!(matches!(
+        record.leases.outcome_of(&claim_by(1, honest, now + 1_000)),
+        Some(ClaimOutcome::Lost(_))
+    ));
+    // The honest worker's proof of shard 1 is still creditable (on the live claims), and so
+    // is the honest settlement.
+    assert!(record
+        .leases
+        .check_proof(1, &honest, now + 5_000, now + 5_000, Freshness::Live)
+        .is_ok());
+    let honest_all: Vec<SettledShard> = (0..4)
+        .map(|shard| SettledShard {
+            shard,
+            worker: honest,
+            proved_at_ms: now + 5_000,
+        })
+        .collect();
+    assert!(check_settled_credits(record, &honest_all).is_accept());
+}
+
+#[test]
+fn a_round_that_names_fewer_candidates_than_the_quorum_cannot_fail() {
+    // From the second review: a stranger announces a new round of failed content naming
+    // only its own Sybil key; that key's report alone must not fail the round.
+    let mut w = World::new();
+    let sybil = key(71);
+    w.jobs.get_mut(&w.job).unwrap().manifest.aggregators = vec![PeerKey::from(&sybil)];
+    let report = JobFailed {
+        job: w.job,
+        reporter: PeerKey::from(&sybil),
+        failed_at_ms: T0 + 1,
+        reason: FailureReason::Other {
+            detail: "no".into(),
+        },
+    };
+    let frame = w.frame(&sybil, report);
+    assert!(validate_job_failed(&frame, &w.ctx(T0 + 1)).is_accept());
+    let listed = w.jobs[&w.job].manifest.aggregators.clone();
+    let reporters = std::collections::BTreeSet::from([PeerKey::from(&sybil)]);
+    assert!(!crate::election::failure_is_final(
+        &w.job, &listed, &reporters
+    ));
+}
+
+#[test]
+fn a_job_that_names_no_candidates_counts_no_unheard_signer() {
+    // From the second review: with an empty list, a replayed settlement by any key passed
+    // the turn check by dating itself late enough.
+    let w = World::new();
+    let record = &w.jobs[&w.job];
+    assert!(record.manifest.aggregators.is_empty());
+    let proved = [SettledShard {
+        shard: 0,
+        worker: PeerKey::from(&w.worker),
+        proved_at_ms: T0 + 1_000,
+    }];
+    let mut ctx = w.ctx(T0 + 650_000);
+    ctx.freshness = Freshness::Replayed;
+    let late = record.manifest.deadline_ms + 60_000;
+    assert!(matches!(
+        check_settlement_turn(record, &PeerKey([99; 32]), late, &proved, &ctx),
+        Verdict::Ignore(Reason::NotElected { .. })
+    ));
 }

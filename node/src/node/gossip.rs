@@ -48,6 +48,18 @@ impl Handled {
     }
 }
 
+/// How a claim is recorded.
+#[derive(Clone, Copy)]
+pub(super) enum ClaimRecord {
+    /// Judged now (live gossip or catch-up).
+    Gossip(Freshness),
+    /// Restored from this node's database, with whether it was first seen live.
+    Restored {
+        /// Seen as live gossip (not only by catch-up).
+        live: bool,
+    },
+}
+
 /// How a shard proof is recorded.
 #[derive(Clone, Copy)]
 pub(super) enum ProofRecord {
@@ -116,7 +128,8 @@ impl Node {
             }
             AcceptedGossip::ShardClaimed(env) => {
                 let claim = Claim::from(env.message());
-                match self.apply_claim(env.job(), claim, frame, origin.freshness(), true) {
+                let how = ClaimRecord::Gossip(origin.freshness());
+                match self.apply_claim(env.job(), claim, frame, how, true) {
                     Ok(()) => Handled::accept(),
                     Err(why) => Handled::ignore(why),
                 }
@@ -306,8 +319,39 @@ impl Node {
             .map(|f| *blake3::hash(f).as_bytes())
             .collect();
         let (tx, network, job) = (self.internal.clone(), self.network, msg.job);
+        // The credit and election rules are run first, on a snapshot of this node's record:
+        // a settlement they refuse costs its decoding and signatures, no proof check.
+        let snapshot = record.clone();
+        let (candidates, started_ms) = (self.aggregator_candidates(), self.started_ms);
+        let (rules, settle, limits) = (self.rules, self.settle, self.limits);
+        let freshness = origin.freshness();
         let queued = self.spawn_check(move || {
             let result = (|| -> Result<Vec<(SettledShard, Vec<u8>)>, ProofCheckError> {
+                let shards: Vec<SettledShard> =
+                    crate::settlement::settled_shards(&msg.settlement.0, &network)
+                        .map_err(|e| ProofCheckError::Invalid(e.to_string()))?
+                        .into_iter()
+                        .map(|(shard, worker, proved_at_ms)| SettledShard {
+                            shard,
+                            worker,
+                            proved_at_ms,
+                        })
+                        .collect();
+                let no_jobs = std::collections::BTreeMap::new();
+                let ctx = validate::GossipContext {
+                    network,
+                    now_ms: now_ms(),
+                    freshness,
+                    limits,
+                    max_skew_ms: rules.max_skew_ms,
+                    settle,
+                    jobs: &no_jobs,
+                    aggregators: &candidates,
+                    started_ms,
+                };
+                if let Some(reason) = settlement_rules(&snapshot, &msg, &shards, &ctx) {
+                    return Err(ProofCheckError::Local(reason.to_string()));
+                }
                 // Manifest, aggregator, time, result and credits are compared with this
                 // node's record and the message before any proof is checked.
                 let expected = crate::settlement::Expected {
@@ -396,27 +440,12 @@ impl Node {
         if record.outcome.is_some() {
             return Handled::ignore("job already settled");
         }
-        // Credits against this node's own record of the job, now (state may have moved while
-        // the proofs were being checked); a replayed settlement also passes the election at
-        // its own settle time.
+        // The rules again on this node's record now (state may have moved while the proofs
+        // were being checked).
         let shards: Vec<SettledShard> = proofs.iter().map(|(s, _)| *s).collect();
         let aggregators = self.aggregator_candidates();
         let ctx = self.ctx(origin.freshness(), &aggregators);
-        let mut refusal = validate::check_settled_credits(record, &shards)
-            .reason()
-            .cloned();
-        if refusal.is_none() && origin.freshness() == Freshness::Replayed {
-            refusal = validate::check_settlement_turn(
-                record,
-                &msg.aggregator,
-                msg.settled_at_ms,
-                &shards,
-                &ctx,
-            )
-            .reason()
-            .cloned();
-        }
-        if let Some(reason) = refusal {
+        if let Some(reason) = settlement_rules(record, &msg, &shards, &ctx) {
             warn!(job = %msg.job, aggregator = %msg.aggregator, %reason, "settlement refused");
             return Handled::ignore(reason);
         }
@@ -455,6 +484,31 @@ impl Node {
     }
 }
 
+/// The rules a settlement passes against this peer's record of the job, besides its proofs:
+/// the credits (`check_settled_credits`) and, for a replayed one, the election at its own
+/// settle time (`check_settlement_turn`). `None` if it passes.
+fn settlement_rules(
+    record: &starkscale_protocol::status::JobRecord,
+    msg: &JobSettled,
+    shards: &[SettledShard],
+    ctx: &validate::GossipContext<'_>,
+) -> Option<validate::Reason> {
+    if let Some(reason) = validate::check_settled_credits(record, shards).reason() {
+        return Some(reason.clone());
+    }
+    if ctx.freshness == Freshness::Replayed {
+        let turn = validate::check_settlement_turn(
+            record,
+            &msg.aggregator,
+            msg.settled_at_ms,
+            shards,
+            ctx,
+        );
+        return turn.reason().cloned();
+    }
+    None
+}
+
 /// The state change of each kind of frame, shared by live gossip and the restore. With
 /// `persist`, the frame is also written to the state database (the restore reads it from
 /// there).
@@ -481,16 +535,32 @@ impl Node {
         job: JobId,
         claim: Claim,
         frame: Vec<u8>,
-        freshness: Freshness,
+        how: ClaimRecord,
         persist: bool,
     ) -> Result<(), String> {
         let record = self.jobs.get_mut(&job).ok_or("claim for an unknown job")?;
-        record
-            .leases
-            .insert_claim(claim, now_ms(), freshness)
-            .map_err(|e| e.to_string())?;
+        let (now, leases) = (now_ms(), &mut record.leases);
+        let (inserted, freshness) = match how {
+            ClaimRecord::Gossip(freshness) => {
+                (leases.insert_claim(claim, now, freshness), freshness)
+            }
+            ClaimRecord::Restored { live } => {
+                let freshness = if live {
+                    Freshness::Live
+                } else {
+                    Freshness::Replayed
+                };
+                (leases.restore_claim(claim, now, live), freshness)
+            }
+        };
+        inserted.map_err(|e| e.to_string())?;
         if persist {
-            let id = *blake3::hash(&frame).as_bytes();
+            // The id is the frame's hash, with a trailing 1 for a claim learnt by catch-up
+            // (the restore keeps it apart from the live claims).
+            let mut id = blake3::hash(&frame).as_bytes().to_vec();
+            if freshness == Freshness::Replayed {
+                id.push(1);
+            }
             self.persist(&job, FrameKind::Claim, &id, &frame);
         }
         if let Some(local) = self.local.get_mut(&job) {
@@ -519,8 +589,15 @@ impl Node {
                 .map_err(|e| e.to_string())?,
             ProofRecord::Restored => record.leases.set_proof(shard, worker, proved_at_ms),
         }
-        if persist {
-            self.persist(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame);
+        match (persist, how) {
+            (false, _) => {}
+            (true, ProofRecord::Checked(_)) => {
+                self.persist(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame)
+            }
+            // A settled proof replaces the one recorded first.
+            (true, ProofRecord::Restored) => {
+                self.persist_replacing(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame)
+            }
         }
         if let Some(local) = self.local.get_mut(&job) {
             local.proofs.insert(shard, frame);

@@ -753,9 +753,30 @@ impl Node {
     /// Stores an accepted frame in the state database on the blocking pool (each commit is a
     /// durable write). A failure is logged: the node keeps running on its in-memory state.
     fn persist(&self, job: &JobId, kind: crate::db::FrameKind, id: &[u8], frame: &[u8]) {
+        self.persist_with(job, kind, id, frame, false);
+    }
+
+    /// [`Self::persist`], replacing a frame stored under the same key (a settled proof).
+    fn persist_replacing(&self, job: &JobId, kind: crate::db::FrameKind, id: &[u8], frame: &[u8]) {
+        self.persist_with(job, kind, id, frame, true);
+    }
+
+    fn persist_with(
+        &self,
+        job: &JobId,
+        kind: crate::db::FrameKind,
+        id: &[u8],
+        frame: &[u8],
+        replace: bool,
+    ) {
         let (db, job, id, frame) = (self.db.clone(), *job, id.to_vec(), frame.to_vec());
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = db.put_frame(job.as_bytes(), kind, &id, &frame) {
+            let stored = if replace {
+                db.replace_frame(job.as_bytes(), kind, &id, &frame)
+            } else {
+                db.put_frame(job.as_bytes(), kind, &id, &frame)
+            };
+            if let Err(e) = stored {
                 warn!(%job, error = %e, "could not persist a frame");
             }
         });

@@ -2,14 +2,14 @@
 //! database after a restart, through the same `apply_*` state changes live gossip uses.
 
 use starkscale_protocol::ids::JobId;
-use starkscale_protocol::lease::{Claim, Freshness};
+use starkscale_protocol::lease::Claim;
 use starkscale_protocol::messages::{
     JobAnnounced, JobFailed, JobSettled, ShardClaimed, ShardProved,
 };
 use starkscale_protocol::SignedEnvelope;
 use tracing::{info, warn};
 
-use super::gossip::ProofRecord;
+use super::gossip::{ClaimRecord, ProofRecord};
 use super::{now_ms, Node};
 use crate::db::FrameKind;
 
@@ -73,7 +73,10 @@ impl Node {
             FrameKind::Claim => {
                 let env = SignedEnvelope::<ShardClaimed>::from_frame(&frame, &network)?;
                 let claim = Claim::from(env.message());
-                self.apply_claim(job, claim, frame, Freshness::Replayed, false)
+                // Stored under its hash, with a trailing 1 if it was learnt by catch-up.
+                let live = id.len() == 32;
+                let how = ClaimRecord::Restored { live };
+                self.apply_claim(job, claim, frame, how, false)
                     .map_err(anyhow::Error::msg)?;
             }
             FrameKind::Proof => {

@@ -95,6 +95,8 @@ pub struct LeaseBook {
     per_shard: BTreeMap<u32, usize>,
     per_claimer: BTreeMap<(u32, PeerKey), usize>,
     proofs: BTreeMap<u32, (PeerKey, u64)>,
+    /// Claims this peer learnt by catch-up only (never as live gossip).
+    replayed: std::collections::BTreeSet<ClaimKey>,
     sweep: Sweep,
 }
 
@@ -145,6 +147,7 @@ impl LeaseBook {
             per_shard: BTreeMap::new(),
             per_claimer: BTreeMap::new(),
             proofs: BTreeMap::new(),
+            replayed: Default::default(),
             sweep: Sweep::default(),
         }
     }
@@ -383,7 +386,56 @@ impl LeaseBook {
             });
         }
         let mut copy = self.clone();
-        copy.insert_claim(*claim, now_ms, freshness)
+        Ok(copy.insert_checked(*claim, freshness))
+    }
+
+    /// [`Self::check_claim`] for a replayed (catch-up) claim, which must also leave every
+    /// claim that wins here winning (see [`Self::overturned_by`]): one copy of the book for
+    /// both answers.
+    pub fn check_replayed_claim(
+        &self,
+        claim: &Claim,
+        now_ms: u64,
+    ) -> Result<ClaimOutcome, ClaimError> {
+        self.check_static(claim, now_ms, Freshness::Replayed)?;
+        let key = self.key(claim);
+        if self.sweep.last.is_none_or(|last| key > last) {
+            return self.check_claim(claim, now_ms, Freshness::Replayed);
+        }
+        let mut copy = self.clone();
+        let outcome = copy.insert_checked(*claim, Freshness::Replayed);
+        if matches!(outcome, ClaimOutcome::Won { .. }) {
+            if let Some(lost) = self.first_lost_in(&copy) {
+                return Ok(ClaimOutcome::Lost(Conflict::Overturns {
+                    shard: lost.shard,
+                    holder: lost.claimer,
+                }));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The first claim that wins in this book and loses in `other`.
+    fn first_lost_in(&self, other: &LeaseBook) -> Option<Claim> {
+        self.sweep
+            .outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_none())
+            .find(|(key, _)| other.sweep.outcomes.get(key).is_some_and(Option::is_some))
+            .and_then(|(key, _)| self.claims.get(key).copied())
+    }
+
+    /// This book without the claims learnt by catch-up only, or `None` if it has none.
+    fn live_view(&self) -> Option<LeaseBook> {
+        if self.replayed.is_empty() {
+            return None;
+        }
+        let mut view = self.clone();
+        for key in std::mem::take(&mut view.replayed) {
+            view.claims.remove(&key);
+        }
+        view.resweep();
+        Some(view)
     }
 
     /// Records a claim and re-resolves; returns what happened to it.
@@ -394,12 +446,31 @@ impl LeaseBook {
         freshness: Freshness,
     ) -> Result<ClaimOutcome, ClaimError> {
         self.check_static(&claim, now_ms, freshness)?;
-        Ok(self.insert_checked(claim))
+        Ok(self.insert_checked(claim, freshness))
+    }
+
+    /// Restores a stored claim (any age), remembering whether it was first seen live.
+    pub fn restore_claim(
+        &mut self,
+        claim: Claim,
+        now_ms: u64,
+        live: bool,
+    ) -> Result<ClaimOutcome, ClaimError> {
+        let freshness = if live {
+            Freshness::Live
+        } else {
+            Freshness::Replayed
+        };
+        self.check_static(&claim, now_ms, Freshness::Replayed)?;
+        Ok(self.insert_checked(claim, freshness))
     }
 
     /// Inserts a claim that passed [`Self::check_static`] and re-resolves.
-    fn insert_checked(&mut self, claim: Claim) -> ClaimOutcome {
+    fn insert_checked(&mut self, claim: Claim, freshness: Freshness) -> ClaimOutcome {
         let key = self.key(&claim);
+        if freshness == Freshness::Replayed {
+            self.replayed.insert(key);
+        }
         self.claims.insert(key, claim);
         *self.per_shard.entry(claim.shard).or_default() += 1;
         *self
@@ -426,9 +497,10 @@ impl LeaseBook {
     /// A replayed (catch-up) claim is dated by its signer alone: one backdated to the job's
     /// creation would win the sweep and take leases from holders this peer already judged
     /// (and with them the credit for their proofs). The node refuses such a replayed claim
-    /// ([`Conflict::Overturns`]); a replayed claim that only fills a gap in this peer's view
-    /// is accepted. Live claims need no such check: their timestamps are within the allowed
-    /// skew of arrival.
+    /// ([`Conflict::Overturns`], see [`Self::check_replayed_claim`]); a replayed claim that
+    /// only fills a gap in this peer's view is accepted, but kept apart: credits are also
+    /// judged on the live claims alone ([`Self::check_credits`]). Live claims need no such
+    /// check: their timestamps are within the allowed skew of arrival.
     pub fn overturned_by(&self, claim: &Claim) -> Option<Claim> {
         let key = self.key(claim);
         if self.sweep.last.is_none_or(|last| key > last) || self.claims.contains_key(&key) {
@@ -436,13 +508,8 @@ impl LeaseBook {
             return None;
         }
         let mut copy = self.clone();
-        copy.insert_checked(*claim);
-        self.sweep
-            .outcomes
-            .iter()
-            .filter(|(_, outcome)| outcome.is_none())
-            .find(|(key, _)| copy.sweep.outcomes.get(key).is_some_and(Option::is_some))
-            .and_then(|(key, _)| self.claims.get(key).copied())
+        copy.insert_checked(*claim, Freshness::Replayed);
+        self.first_lost_in(&copy)
     }
 
     /// The current outcome of a known claim (it may change when earlier claims arrive).
@@ -483,7 +550,11 @@ impl LeaseBook {
                 now_ms,
             }
         })?;
-        if !self.had_lease(shard, worker, proved_at_ms) {
+        let live_lease = || {
+            self.live_view()
+                .is_some_and(|live| live.had_lease(shard, worker, proved_at_ms))
+        };
+        if !self.had_lease(shard, worker, proved_at_ms) && !live_lease() {
             return Err(ProofError::NotClaimed {
                 shard,
                 worker: *worker,
@@ -505,13 +576,29 @@ impl LeaseBook {
     /// held an accepted lease on its shard that began no later than its proof. It is judged
     /// on this book with the settlement's proofs added for shards this peer has not recorded
     /// (a proof ends its shard's leases and frees its holder's capacity, so a peer that saw
-    /// the claims but not the proofs — a late joiner — judges as the others do).
+    /// the claims but not the proofs — a late joiner — judges as the others do), and adding
+    /// them must not take a lease from anyone who holds it here (a settlement's own early
+    /// proof could otherwise free its signer's capacity and win it a shard another worker
+    /// won and proved).
     ///
     /// A shard this peer recorded for another worker may still be credited to the settled
     /// one if that worker's lease held too: two valid proofs of one shard can race (a primary
     /// and a backup), peers may have recorded either, and the settlement decides the credit
     /// network-wide. A worker that never held a lease (a Sybil re-proving every shard) fails.
+    ///
+    /// Claims learnt by catch-up only fill gaps, and a catch-up source may invent them: the
+    /// rule passes if it holds on all claims or on the live claims alone.
     pub fn check_credits(&self, credits: &[(u32, PeerKey, u64)]) -> Result<(), ProofError> {
+        match self.credits_hold(credits) {
+            Ok(()) => Ok(()),
+            Err(e) => match self.live_view() {
+                Some(live) => live.credits_hold(credits).map_err(|_| e),
+                None => Err(e),
+            },
+        }
+    }
+
+    fn credits_hold(&self, credits: &[(u32, PeerKey, u64)]) -> Result<(), ProofError> {
         let mut view = self.clone();
         let mut added = false;
         for (shard, worker, at) in credits {
@@ -528,6 +615,12 @@ impl LeaseBook {
         }
         if added {
             view.resweep();
+            if let Some(lost) = self.first_lost_in(&view) {
+                return Err(ProofError::TakesLease {
+                    shard: lost.shard,
+                    holder: lost.claimer,
+                });
+            }
         }
         match credits
             .iter()

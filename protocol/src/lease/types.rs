@@ -319,6 +319,14 @@ pub enum ProofError {
         /// Worker.
         worker: PeerKey,
     },
+    /// A settlement's proofs, added to this peer's view, would take a lease from its holder.
+    #[error("the settled proofs would take {holder}'s lease on shard {shard}")]
+    TakesLease {
+        /// The shard.
+        shard: u32,
+        /// The holder that would lose it.
+        holder: PeerKey,
+    },
     /// The timestamp is too far from local time.
     #[error("proof timestamp {at_ms} too far from local time {now_ms}")]
     ClockSkew {

@@ -685,6 +685,10 @@ impl State {
         else {
             return;
         };
+        let mut manifest = manifest;
+        // Like an honest entry peer, it names the candidates it heard (so its job can fail).
+        let heard: Vec<PeerKey> = self.candidates.iter().copied().collect();
+        manifest.set_aggregators(&heard);
         let job = manifest.job;
         if let Some(frame) = self.sign(JobAnnounced { manifest }) {
             if let Ok(mut own) = self.own_jobs.lock() {
