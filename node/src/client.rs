@@ -23,7 +23,7 @@ use starkscale_protocol::{JobLimits, JobSpec};
 use crate::identity::Identity;
 use crate::network::{self, Client, GossipParams, NetConfig, NetEvent};
 use crate::settlement::{
-    check_commitments, verify_settlement_skipping, SettlementError, VerifiedSettlement,
+    check_commitments, verify_settlement_on, SettlementError, VerifiedSettlement,
 };
 
 /// Progress of a submitted job, as the client sees it.
@@ -660,8 +660,7 @@ pub fn render_status(report: &starkscale_protocol::messages::NodeStatusReport) -
 /// Verifies a settlement made on `network` (every proof, the signatures, X against the
 /// manifest): one made on another network is refused, saying so.
 pub fn verify_on(settlement: &[u8], network: &NetworkId) -> anyhow::Result<VerifiedSettlement> {
-    let none = std::collections::HashSet::new();
-    verify_settlement_skipping(settlement, network, &none).map_err(|e| match e {
+    verify_settlement_on(settlement, network).map_err(|e| match e {
         SettlementError::Network { expected, found } => anyhow::anyhow!(
             "this settlement was made on another network (id {found}) than the one expected here (id {expected}): give --network with the name (or profile) of the network the job ran on"
         ),
