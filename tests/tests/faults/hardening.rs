@@ -541,7 +541,12 @@ async fn bare_peer() -> (
         },
     )
     .unwrap();
-    let loop_task = tokio::spawn(event_loop.run());
+    // The loop runs while a client handle lives: the task keeps one.
+    let handle = net.clone();
+    let loop_task = tokio::spawn(async move {
+        let _handle = handle;
+        event_loop.run().await;
+    });
     loop {
         if let Some(addr) = net.info().await.unwrap().listen_addrs.into_iter().next() {
             let addr = addr.with(libp2p::multiaddr::Protocol::P2p(net.peer_id()));
