@@ -75,7 +75,9 @@ async fn main() {
     let cpu_all = cpu() - cpu0;
     // The client's own verification runs in this process too: measure it alone and subtract.
     let cpu1 = cpu();
-    client::verify_against_job(&out.settlement, &spec).unwrap();
+    let network =
+        starkscale_protocol::ids::NetworkId::from_name(starkscale_node::node::DEFAULT_NETWORK);
+    client::verify_against_job(&out.settlement, &spec, &network).unwrap();
     let cpu_client = cpu() - cpu1;
     net.shutdown().await;
 

@@ -1,5 +1,10 @@
 //! The submitting client: uploads a job through one peer, follows it, downloads the
 //! settlement and verifies every proof and the result locally before reporting success.
+//!
+//! A peer that stops answering is an error within seconds, naming the peer and what was
+//! asked. Once the entry peer has accepted the job, losing it does not lose the job: the
+//! client follows the job through another peer it can reach (learned from the entry peer,
+//! found by its own network, or given with [`SubmitOptions::more_peers`]).
 
 use std::time::{Duration, Instant};
 
@@ -7,17 +12,19 @@ use anyhow::Context;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use starkscale_protocol::codec::Bytes;
-use starkscale_protocol::ids::JobId;
+use starkscale_protocol::ids::{JobId, NetworkId};
 use starkscale_protocol::messages::{
-    GetSettlement, JobStatusRequest, Request, Response, SettlementReply, StatusReply, Submission,
-    SubmitJob, SubmitResult,
+    GetSettlement, JobStatusRequest, NodeStatusRequest, Request, Response, SettlementReply,
+    StatusReply, Submission, SubmitJob, SubmitResult,
 };
 use starkscale_protocol::status::JobStatus;
 use starkscale_protocol::{JobLimits, JobSpec};
 
 use crate::identity::Identity;
 use crate::network::{self, Client, GossipParams, NetConfig, NetEvent};
-use crate::settlement::{check_commitments, verify_settlement, VerifiedSettlement};
+use crate::settlement::{
+    check_commitments, verify_settlement_on, SettlementError, VerifiedSettlement,
+};
 
 /// Progress of a submitted job, as the client sees it.
 #[derive(Clone, Debug)]
@@ -50,6 +57,8 @@ pub struct Outcome {
     pub settlement: Vec<u8>,
     /// Submit to verified result.
     pub elapsed: Duration,
+    /// The peer the job was followed through after the entry peer was lost, if it was.
+    pub followed_via: Option<PeerId>,
 }
 
 /// The peer id at the end of a `/p2p/<id>` multiaddr.
@@ -75,8 +84,72 @@ pub fn load_job(json: &[u8]) -> anyhow::Result<JobSpec> {
 
 /// How long the client waits for the peer's connection, or to get it back once lost.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request is retried on a live connection before the peer counts as silent.
-const RETRY_FOR: Duration = Duration::from_secs(5);
+/// How long a request is retried on a live connection, from its first attempt, before the
+/// peer counts as silent.
+const RETRY_FOR: Duration = Duration::from_secs(8);
+/// How long one status query may go unanswered on a live connection.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(4);
+/// How long a settlement (up to 8 MiB) may take to arrive.
+const SETTLEMENT_WITHIN: Duration = Duration::from_secs(30);
+/// How long a submission may take: the upload (up to 160 MiB) and the entry peer's checks.
+const SUBMISSION_WITHIN: Duration = Duration::from_secs(120);
+/// How often a submission the entry peer was too busy to take is offered again.
+const BUSY_RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// What a request asks, in words, and how long its answer may take.
+fn asked(request: &Request) -> (&'static str, Duration) {
+    match request {
+        Request::SubmitJob(_) => ("a job submission", SUBMISSION_WITHIN),
+        Request::JobStatus(_) => ("a job status query", ANSWER_WITHIN),
+        Request::GetSettlement(_) => ("a settlement request", SETTLEMENT_WITHIN),
+        Request::NodeStatus(_) => ("a node status query", ANSWER_WITHIN),
+        Request::FetchChunk(_) => ("a chunk request", SETTLEMENT_WITHIN),
+        Request::CatchUp(_) => ("a catch-up request", SETTLEMENT_WITHIN),
+    }
+}
+
+/// What kind of answer a response is, in words.
+fn answer_kind(response: &Response) -> &'static str {
+    match response {
+        Response::Chunk(_) => "a data chunk",
+        Response::SubmitResult(_) => "a submission result",
+        Response::Status(_) => "a job status",
+        Response::CatchUp(_) => "a catch-up page",
+        Response::Settlement(_) => "a settlement",
+        Response::NodeStatus(_) => "a node status report",
+    }
+}
+
+/// The error for an answer of the wrong kind: what was asked and what came back.
+fn unexpected(peer: &str, request: &Request, response: &Response) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the peer {peer} answered {} with {}: it does not speak this client's protocol; try another peer",
+        asked(request).0,
+        answer_kind(response)
+    )
+}
+
+/// Options of a submission beyond the job and its entry peer.
+#[derive(Clone, Debug)]
+pub struct SubmitOptions {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// The network the job runs on: a settlement made on another network is refused.
+    pub network: NetworkId,
+    /// More peers to follow the job through if the entry peer is lost after accepting it.
+    pub more_peers: Vec<Multiaddr>,
+}
+
+impl SubmitOptions {
+    /// Waits up to `timeout`, on the default network, with no extra peers.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            network: NetworkId::from_name(crate::node::DEFAULT_NETWORK),
+            more_peers: Vec::new(),
+        }
+    }
+}
 
 /// The state of the client's connection to its peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,17 +281,27 @@ impl Session {
         })
     }
 
-    /// Sends one request. A lost connection is dialed again once; a peer that cannot be
-    /// reached, or that does not answer for [`RETRY_FOR`], is an error naming its address.
+    /// Sends one request to the peer. A lost connection is dialed again once; a peer that
+    /// cannot be reached, or that leaves the request unanswered (each attempt for as long as
+    /// its kind may take, all attempts for at most [`RETRY_FOR`]), is an error naming the
+    /// peer and what was asked.
     pub async fn request(&self, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
         let frame = request.to_frame()?;
-        let mut failing_since: Option<Instant> = None;
+        let (what, within) = asked(request);
+        let started = Instant::now();
         loop {
-            let err = match self.net.request(self.peer, frame.clone()).await {
-                Ok(bytes) => {
-                    return Response::from_frame(&bytes).context("peer sent a malformed response")
+            let attempt = tokio::time::timeout(within, self.net.request(self.peer, frame.clone()));
+            let err = match attempt.await {
+                Ok(Ok(bytes)) => {
+                    return Response::from_frame(&bytes).with_context(|| {
+                        format!("the peer at {} sent a malformed answer to {what}", self.addr)
+                    })
                 }
-                Err(e) => e,
+                Ok(Err(e)) => e,
+                Err(_) => anyhow::anyhow!(
+                    "no answer within {} s on a live connection; the peer may be overloaded or stuck: try another peer",
+                    within.as_secs()
+                ),
             };
             // Connected once (`connect` waited for it): a closed link or a failed redial
             // means the connection was lost.
@@ -233,13 +316,152 @@ impl Session {
                 })?;
                 continue;
             }
-            let since = *failing_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= RETRY_FOR || Instant::now() >= deadline {
-                return Err(err.context(format!("the peer at {} did not answer", self.addr)));
+            if started.elapsed() >= RETRY_FOR || Instant::now() >= deadline {
+                return Err(err.context(format!("the peer at {} did not answer {what}", self.addr)));
             }
             tracing::debug!(error = %err, "request failed; retrying");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Sends one request to any peer the client's network can reach (one attempt, for as
+    /// long as the request's kind may take).
+    pub async fn ask(&self, peer: PeerId, request: &Request) -> anyhow::Result<Response> {
+        let (what, within) = asked(request);
+        let answer = tokio::time::timeout(within, self.net.request(peer, request.to_frame()?));
+        match answer.await {
+            Ok(Ok(bytes)) => Response::from_frame(&bytes)
+                .with_context(|| format!("peer {peer} sent a malformed answer to {what}")),
+            Ok(Err(e)) => Err(e.context(format!("peer {peer} did not answer {what}"))),
+            Err(_) => anyhow::bail!(
+                "peer {peer} did not answer {what} within {} s",
+                within.as_secs()
+            ),
+        }
+    }
+
+    /// Dials more peers (to follow a job through if the entry peer is lost). A peer that
+    /// cannot be dialed is skipped.
+    pub async fn dial_more(&self, addrs: &[Multiaddr]) {
+        for addr in addrs {
+            if let Err(e) = self.net.dial(addr.clone()).await {
+                tracing::warn!(%addr, error = %e, "cannot dial this peer");
+            }
+        }
+    }
+
+    /// Peers other than the entry peer that this client is connected to.
+    async fn other_peers(&self) -> Vec<PeerId> {
+        match self.net.info().await {
+            Ok(info) => info
+                .connected
+                .into_iter()
+                .filter(|p| *p != self.peer)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Where the client follows its job: the entry peer, or once it is lost, another peer that
+/// knows the job.
+struct Follow<'a> {
+    session: &'a Session,
+    job: JobId,
+    /// The peer answering now; `None`: the entry peer.
+    via: Option<PeerId>,
+    /// Peers the entry peer named right after accepting the job.
+    learned: Vec<PeerId>,
+    /// Peers given up on (the entry peer is never asked again once lost).
+    failed: std::collections::HashSet<PeerId>,
+}
+
+impl<'a> Follow<'a> {
+    fn new(session: &'a Session, job: JobId) -> Self {
+        Self {
+            session,
+            job,
+            via: None,
+            learned: Vec::new(),
+            failed: Default::default(),
+        }
+    }
+
+    /// Asks the entry peer which peers it is connected to, to follow the job through one of
+    /// them if the entry peer is lost. Best effort: a failure here loses nothing yet.
+    async fn learn_peers(&mut self) {
+        let request = Request::NodeStatus(NodeStatusRequest {
+            include_finished: false,
+        });
+        if let Ok(Response::NodeStatus(report)) =
+            self.session.ask(self.session.peer, &request).await
+        {
+            self.learned = report.peers.iter().filter_map(|p| p.parse().ok()).collect();
+        }
+    }
+
+    /// The peer asked now, for messages.
+    fn via_name(&self) -> String {
+        match self.via {
+            None => format!("at {}", self.session.addr),
+            Some(peer) => peer.to_string(),
+        }
+    }
+
+    /// Asks about the job through the peer followed now; when it fails, through the next
+    /// peer that knows the job.
+    async fn ask(&mut self, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
+        loop {
+            let failure = match self.via {
+                None => self.session.request(request, deadline).await,
+                Some(peer) => self.session.ask(peer, request).await,
+            };
+            let failure = match failure {
+                Ok(response) => return Ok(response),
+                Err(e) => e,
+            };
+            self.failed.insert(self.via.unwrap_or(self.session.peer));
+            let Some(next) = self.another_peer().await else {
+                let known = self.candidates().await.len() + self.failed.len() - 1;
+                return Err(failure.context(format!(
+                    "could not follow job {} any further: none of the {known} other peer(s) this client could reach knows the job (give more peers with --peer)",
+                    self.job
+                )));
+            };
+            tracing::warn!(
+                "{failure:#}; following job {} through peer {next} from now on",
+                self.job
+            );
+            self.via = Some(next);
+        }
+    }
+
+    /// Peers to try, in order: those learned from the entry peer, then those connected.
+    async fn candidates(&self) -> Vec<PeerId> {
+        let mut out: Vec<PeerId> = self.learned.clone();
+        for p in self.session.other_peers().await {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out.retain(|p| *p != self.session.peer && !self.failed.contains(p));
+        out
+    }
+
+    /// The first candidate that knows the job.
+    async fn another_peer(&mut self) -> Option<PeerId> {
+        let query = Request::JobStatus(JobStatusRequest { job: self.job });
+        for peer in self.candidates().await {
+            match self.session.ask(peer, &query).await {
+                Ok(Response::Status(StatusReply::Known(_))) => return Some(peer),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "cannot follow the job through this peer");
+                    self.failed.insert(peer);
+                }
+            }
+        }
+        None
     }
 }
 
@@ -249,29 +471,34 @@ impl Drop for Session {
     }
 }
 
-/// Submits `json` through the peer at `addr`, waits for settlement and verifies it.
+/// Submits `json` through the peer at `addr`, waits for settlement and verifies it (on the
+/// default network, with no extra peers: see [`submit_with`]).
 pub async fn submit(
     json: &[u8],
     addr: &Multiaddr,
     timeout: Duration,
+    progress: impl FnMut(Progress),
+) -> anyhow::Result<Outcome> {
+    submit_with(json, addr, &SubmitOptions::new(timeout), progress).await
+}
+
+/// Submits `json` through the peer at `addr`, follows the job (through another peer if the
+/// entry peer is lost after accepting it), downloads the settlement and verifies it for
+/// `options.network`.
+pub async fn submit_with(
+    json: &[u8],
+    addr: &Multiaddr,
+    options: &SubmitOptions,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Outcome> {
     let owned = json.to_vec();
     let spec = tokio::task::spawn_blocking(move || load_job(&owned)).await??;
     let start = Instant::now();
+    let timeout = options.timeout;
     let deadline = start + timeout;
     let session = Session::connect(addr).await?;
-    let submit = Request::SubmitJob(SubmitJob {
-        submission: Submission::Json(Bytes(json.to_vec())),
-        deadline_ms: None,
-    });
-    let job = match session.request(&submit, deadline).await? {
-        Response::SubmitResult(SubmitResult::Accepted { job }) => job,
-        Response::SubmitResult(SubmitResult::Rejected { reason }) => {
-            anyhow::bail!("the peer refused the job: {reason}")
-        }
-        other => anyhow::bail!("unexpected answer to a submission: {other:?}"),
-    };
+    session.dial_more(&options.more_peers).await;
+    let job = submit_job(&session, json, deadline).await?;
     if job != spec.id() {
         anyhow::bail!(
             "the peer announced job {job}, but this job's id is {}",
@@ -279,6 +506,8 @@ pub async fn submit(
         );
     }
     progress(Progress::Accepted(job));
+    let mut follow = Follow::new(&session, job);
+    follow.learn_peers().await;
     let mut last = String::new();
     loop {
         if Instant::now() >= deadline {
@@ -286,15 +515,14 @@ pub async fn submit(
                 "timed out after {timeout:?} waiting for job {job} (last status: {last})"
             );
         }
-        let status = match session
-            .request(&Request::JobStatus(JobStatusRequest { job }), deadline)
-            .await?
-        {
+        let query = Request::JobStatus(JobStatusRequest { job });
+        let status = match follow.ask(&query, deadline).await? {
             Response::Status(StatusReply::Known(report)) => report,
-            Response::Status(StatusReply::Unknown) => {
-                anyhow::bail!("the peer no longer knows job {job}")
-            }
-            other => anyhow::bail!("unexpected answer to a status query: {other:?}"),
+            Response::Status(StatusReply::Unknown) => anyhow::bail!(
+                "the peer {} no longer knows job {job}; it may have restarted without its data: submit the job again",
+                follow.via_name()
+            ),
+            other => return Err(unexpected(&follow.via_name(), &query, &other)),
         };
         let text = status.status.to_string();
         if text != last {
@@ -313,20 +541,20 @@ pub async fn submit(
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-    let settlement = match session
-        .request(&Request::GetSettlement(GetSettlement { job }), deadline)
-        .await?
-    {
+    let fetch = Request::GetSettlement(GetSettlement { job });
+    let settlement = match follow.ask(&fetch, deadline).await? {
         Response::Settlement(SettlementReply::Found(Bytes(b))) => b,
-        Response::Settlement(SettlementReply::NotSettled) => {
-            anyhow::bail!("the peer reports job {job} settled but has no settlement to give")
-        }
-        other => anyhow::bail!("unexpected answer to a settlement request: {other:?}"),
+        Response::Settlement(SettlementReply::NotSettled) => anyhow::bail!(
+            "the peer {} reports job {job} settled but has no settlement to give; try `status` on another peer",
+            follow.via_name()
+        ),
+        other => return Err(unexpected(&follow.via_name(), &fetch, &other)),
     };
     progress(Progress::Verifying);
     // Recomputing the shard commitments and verifying every proof is CPU-bound.
+    let network = options.network;
     let (verified, settlement) = tokio::task::spawn_blocking(move || {
-        verify_against_job(&settlement, &spec).map(|v| (v, settlement))
+        verify_against_job(&settlement, &spec, &network).map(|v| (v, settlement))
     })
     .await??;
     Ok(Outcome {
@@ -334,7 +562,35 @@ pub async fn submit(
         verified,
         settlement,
         elapsed: start.elapsed(),
+        followed_via: follow.via,
     })
+}
+
+/// Sends the job to the entry peer; offers it again while the peer is too busy to take it.
+async fn submit_job(session: &Session, json: &[u8], deadline: Instant) -> anyhow::Result<JobId> {
+    let submit = Request::SubmitJob(SubmitJob {
+        submission: Submission::Json(Bytes(json.to_vec())),
+        deadline_ms: None,
+    });
+    loop {
+        match session.request(&submit, deadline).await? {
+            Response::SubmitResult(SubmitResult::Accepted { job }) => return Ok(job),
+            Response::SubmitResult(SubmitResult::Rejected { reason })
+                if reason.starts_with("entry peer busy")
+                    && Instant::now() + BUSY_RETRY_EVERY < deadline =>
+            {
+                tracing::warn!("{reason}; offering the job again");
+                tokio::time::sleep(BUSY_RETRY_EVERY).await;
+            }
+            Response::SubmitResult(SubmitResult::Rejected { reason }) => {
+                anyhow::bail!("the peer refused the job: {reason}")
+            }
+            other => {
+                let peer = format!("at {}", session.addr);
+                return Err(unexpected(&peer, &submit, &other));
+            }
+        }
+    }
 }
 
 /// Asks the peer at `addr` what it knows: peers, aggregators, jobs and their shards.
@@ -344,11 +600,10 @@ pub async fn node_status(
     timeout: Duration,
 ) -> anyhow::Result<starkscale_protocol::messages::NodeStatusReport> {
     let session = Session::connect(addr).await?;
-    let request =
-        Request::NodeStatus(starkscale_protocol::messages::NodeStatusRequest { include_finished });
+    let request = Request::NodeStatus(NodeStatusRequest { include_finished });
     match session.request(&request, Instant::now() + timeout).await? {
         Response::NodeStatus(report) => Ok(report),
-        other => anyhow::bail!("unexpected answer to a status query: {other:?}"),
+        other => Err(unexpected(&format!("at {addr}"), &request, &other)),
     }
 }
 
@@ -402,15 +657,34 @@ pub fn render_status(report: &starkscale_protocol::messages::NodeStatusReport) -
     out
 }
 
-/// Verifies a settlement for a job whose data we hold: every proof, the signatures, X, and
-/// the shard commitments recomputed from our own W.
-pub fn verify_against_job(settlement: &[u8], spec: &JobSpec) -> anyhow::Result<VerifiedSettlement> {
-    let verified = verify_settlement(settlement)?;
+/// Verifies a settlement made on `network` (every proof, the signatures, X against the
+/// manifest): one made on another network is refused, saying so.
+pub fn verify_on(settlement: &[u8], network: &NetworkId) -> anyhow::Result<VerifiedSettlement> {
+    verify_settlement_on(settlement, network).map_err(|e| match e {
+        SettlementError::Network { expected, found } => anyhow::anyhow!(
+            "this settlement was made on another network (id {found}) than the one expected here (id {expected}): give --network with the name (or profile) of the network the job ran on"
+        ),
+        other => other.into(),
+    })
+}
+
+/// Verifies a settlement made on `network` for a job whose data we hold: every proof, the
+/// signatures, X, and the shard commitments recomputed from our own W.
+pub fn verify_against_job(
+    settlement: &[u8],
+    spec: &JobSpec,
+    network: &NetworkId,
+) -> anyhow::Result<VerifiedSettlement> {
+    let verified = verify_on(settlement, network)?;
     if verified.job != spec.id() {
-        anyhow::bail!("settlement is for job {}, not {}", verified.job, spec.id());
+        anyhow::bail!(
+            "this settlement is for job {}, not for this job ({}): check that the settlement and job files belong together",
+            verified.job,
+            spec.id()
+        );
     }
     if &verified.settlement.x != spec.x() {
-        anyhow::bail!("settlement was computed for another X");
+        anyhow::bail!("this settlement was computed for another X than this job's");
     }
     check_commitments(&verified.settlement.manifest, spec.w())?;
     Ok(verified)

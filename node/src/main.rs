@@ -11,6 +11,7 @@ use starkscale_node::config::FileConfig;
 use starkscale_node::node;
 use starkscale_node::progress::JobProgress;
 use starkscale_node::{demo, npy, settlement};
+use starkscale_protocol::ids::NetworkId;
 
 /// STARKScale: verifiable matrix multiplication on a peer-to-peer network of provers.
 #[derive(Parser)]
@@ -73,9 +74,15 @@ enum Command {
         /// X as a NumPy .npy integer array (1-D of length k, or 2-D k × n).
         #[arg(long, requires = "matrix")]
         rhs: Option<PathBuf>,
-        /// The peer to submit through (its full address, ending in /p2p/<peer id>).
-        #[arg(long)]
-        peer: Multiaddr,
+        /// The peer to submit through (its full address, ending in /p2p/<peer id>). Give it
+        /// more than once: the first takes the job, the others are asked about it if the first
+        /// is lost after accepting it.
+        #[arg(long, required = true)]
+        peer: Vec<Multiaddr>,
+        /// The network the job runs on: its name, or a network profile file (*.toml)
+        /// [default: starkscale-local]. A settlement made on another network is refused.
+        #[arg(long, env = "STARKSCALE_NETWORK")]
+        network: Option<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
@@ -105,6 +112,10 @@ enum Command {
         /// The job file: also recompute the shard commitments from W and check X.
         #[arg(long)]
         job: Option<PathBuf>,
+        /// The network the settlement must come from: its name, or a network profile file
+        /// (*.toml) [default: starkscale-local].
+        #[arg(long, env = "STARKSCALE_NETWORK")]
+        network: Option<String>,
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
@@ -152,6 +163,16 @@ fn init_tracing(default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The id of the network named by `--network` (a name or a profile file; the default
+/// network when not given).
+fn network_id(network: Option<String>) -> anyhow::Result<NetworkId> {
+    let mut file = FileConfig::default();
+    if let Some(v) = network {
+        file.network = v;
+    }
+    Ok(NetworkId::from_name(&file.resolve()?.network))
 }
 
 fn read(path: &PathBuf, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -247,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             matrix,
             rhs,
             peer,
+            network,
             timeout,
             json,
             save,
@@ -258,7 +280,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => anyhow::bail!("give a job file, or both --matrix W.npy and --rhs X.npy"),
             };
             let bar = (!json).then(|| JobProgress::new("job"));
-            let out = client::submit(&data, &peer, Duration::from_secs(timeout), |p| {
+            let options = client::SubmitOptions {
+                timeout: Duration::from_secs(timeout),
+                network: network_id(network)?,
+                more_peers: peer[1..].to_vec(),
+            };
+            let out = client::submit_with(&data, &peer[0], &options, |p| {
                 if let Some(bar) = &bar {
                     bar.update(p);
                 }
@@ -266,6 +293,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             if let Some(bar) = &bar {
                 bar.finish("settled and verified");
+            }
+            if let Some(peer) = out.followed_via {
+                eprintln!("the entry peer was lost after accepting the job; it was followed through peer {peer}");
             }
             if let Some(path) = save {
                 std::fs::write(&path, &out.settlement).map_err(|e| {
@@ -297,16 +327,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify {
             settlement: path,
             job,
+            network,
             json,
         } => {
             init_tracing("warn");
             let bytes = read(&path, "settlement")?;
+            let network = network_id(network)?;
             let verified = match job {
                 Some(job) => client::verify_against_job(
                     &bytes,
                     &client::load_job(&read(&job, "job file")?)?,
+                    &network,
                 )?,
-                None => settlement::verify_settlement(&bytes)?,
+                None => client::verify_on(&bytes, &network)?,
             };
             if json {
                 println!("{}", result_json(&verified, None));

@@ -19,6 +19,7 @@
 //! | [`status`] | job statuses and the per-job record |
 //! | [`validate`] | gossip validation: Accept / Ignore / Reject |
 //! | [`catchup`] | the budget of one catch-up from one peer (pages, bytes, frames waiting) |
+//! | [`admission`] | the rate of job submissions one entry peer takes from one peer |
 //!
 //! ```
 //! use starkscale_protocol::{JobLimits, JobSpec, ShardPlan};
@@ -35,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod catchup;
 pub mod chunk;
 pub mod codec;

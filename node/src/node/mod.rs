@@ -327,6 +327,8 @@ struct Node {
     queued_checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Catch-up pages and bytes followed per peer in the current window.
     catchup: std::sync::Arc<std::sync::Mutex<starkscale_protocol::catchup::CatchUpLedger<PeerId>>>,
+    /// Admission of submissions: rate per peer, submissions held and prepared at once.
+    submit_gate: rpc::SubmitGate,
 }
 
 /// Starts a node: network event loop and node task.
@@ -397,6 +399,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         catchup: std::sync::Arc::new(std::sync::Mutex::new(
             starkscale_protocol::catchup::CatchUpLedger::new(CATCH_UP_WINDOW_MS),
         )),
+        submit_gate: Default::default(),
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();

@@ -16,10 +16,88 @@ use starkscale_protocol::messages::{
 use starkscale_protocol::plan::suggest_rows_per_shard;
 use starkscale_protocol::{JobLimits, JobSpec, SignedEnvelope};
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info};
 
 use super::{now_ms, Internal, Node};
 use crate::convert::to_prover;
+
+/// Submissions prepared (parsed, committed, stored) at once on the blocking pool.
+const PREPARING_AT_ONCE: usize = 2;
+/// Submissions held at once, preparing or waiting to (each holds its body in memory).
+const HELD_AT_ONCE: usize = 8;
+/// Submissions one peer may have held at once (so no one peer fills [`HELD_AT_ONCE`]).
+const HELD_PER_PEER: usize = 2;
+/// How long an admitted submission waits for a preparation slot before it is refused.
+const PREPARE_WAIT: Duration = Duration::from_secs(5);
+
+/// What an entry peer admits: a rate per submitting peer, a bound on the submissions it
+/// holds and on those it prepares at once. Further ones are refused at once with a reason
+/// saying to retry, never queued without bound.
+pub(super) struct SubmitGate {
+    rate: starkscale_protocol::admission::SubmitWindow<PeerId>,
+    held_by: std::collections::HashMap<PeerId, Arc<Semaphore>>,
+    held: Arc<Semaphore>,
+    preparing: Arc<Semaphore>,
+}
+
+impl Default for SubmitGate {
+    fn default() -> Self {
+        Self {
+            rate: Default::default(),
+            held_by: Default::default(),
+            held: Arc::new(Semaphore::new(HELD_AT_ONCE)),
+            preparing: Arc::new(Semaphore::new(PREPARING_AT_ONCE)),
+        }
+    }
+}
+
+impl SubmitGate {
+    /// Admits a submission from `peer` now (its rate, then a place among the peer's own and
+    /// among all those held), or says why not. The permits are held until it is prepared.
+    fn admit(&mut self, peer: &PeerId) -> Result<[OwnedSemaphorePermit; 2], String> {
+        self.rate
+            .admit(peer, now_ms())
+            .map_err(|refusal| format!("{refusal}"))?;
+        if self.held_by.len() > 1024 {
+            self.held_by
+                .retain(|_, s| s.available_permits() < HELD_PER_PEER);
+        }
+        let own = self
+            .held_by
+            .entry(*peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(HELD_PER_PEER)))
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                format!(
+                    "entry peer busy: it is already preparing {HELD_PER_PEER} submissions from this peer; wait for their answers before sending more"
+                )
+            })?;
+        let all = self.held.clone().try_acquire_owned().map_err(|_| {
+            format!(
+                "entry peer busy: it already holds {HELD_AT_ONCE} submissions; retry in a few seconds or submit through another peer"
+            )
+        })?;
+        Ok([own, all])
+    }
+}
+
+/// Waits (at most [`PREPARE_WAIT`]) for one of the [`PREPARING_AT_ONCE`] preparation slots.
+async fn preparation_slot(preparing: Arc<Semaphore>) -> Result<OwnedSemaphorePermit, String> {
+    let busy = || {
+        format!(
+            "entry peer busy: {PREPARING_AT_ONCE} submissions were being prepared for {} s; retry in a few seconds or submit through another peer",
+            PREPARE_WAIT.as_secs()
+        )
+    };
+    match tokio::time::timeout(PREPARE_WAIT, preparing.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(busy()),
+    }
+}
 
 /// A submission after parsing and preparation on the blocking pool.
 pub(crate) enum Prepared {
@@ -111,7 +189,7 @@ impl Node {
                     None => ChunkResponse::NotFound,
                 })
             }
-            Request::SubmitJob(req) => return self.on_submit(req, channel).await,
+            Request::SubmitJob(req) => return self.on_submit(peer, req, channel).await,
             Request::JobStatus(req) => Response::Status(match self.jobs.get(&req.job) {
                 Some(record) => StatusReply::Known(record.report(now_ms(), &self.settle)),
                 None => StatusReply::Unknown,
@@ -247,14 +325,27 @@ impl Node {
         report
     }
 
-    async fn on_submit(&mut self, req: SubmitJob, channel: ResponseChannel<Vec<u8>>) {
+    /// Refuses a submission with `reason`.
+    async fn refuse_submission(&self, channel: ResponseChannel<Vec<u8>>, reason: String) {
+        let r = Response::SubmitResult(SubmitResult::Rejected { reason });
+        let _ = self.net.respond(channel, respond_frame(&r)).await;
+    }
+
+    /// A submission: admitted (rate and room, see [`SubmitGate`]) or refused at once; once
+    /// admitted it waits for a preparation slot, then is parsed and prepared on the blocking
+    /// pool, which reports back with [`Internal::SubmissionReady`].
+    async fn on_submit(&mut self, peer: PeerId, req: SubmitJob, channel: ResponseChannel<Vec<u8>>) {
         let Submission::Json(Bytes(bytes)) = req.submission else {
-            let r = Response::SubmitResult(SubmitResult::Rejected {
-                reason: "chunked submissions are not supported by this node yet: send the job JSON"
-                    .into(),
-            });
-            let _ = self.net.respond(channel, respond_frame(&r)).await;
-            return;
+            let reason =
+                "chunked submissions are not supported by this node yet: send the job JSON";
+            return self.refuse_submission(channel, reason.into()).await;
+        };
+        let held = match self.submit_gate.admit(&peer) {
+            Ok(permit) => permit,
+            Err(reason) => {
+                debug!(%peer, %reason, "submission refused");
+                return self.refuse_submission(channel, reason).await;
+            }
         };
         let now = now_ms();
         let deadline = req
@@ -269,27 +360,42 @@ impl Node {
             .map(|(j, _)| *j)
             .collect();
         let (tx, me, entries) = (self.internal.clone(), self.me, self.cfg.shard_entries);
-        let store = self.store.clone();
-        // Parsing (up to the submission limit), committing every shard and writing chunks are
-        // CPU and disk work: all of it runs on the blocking pool.
-        tokio::task::spawn_blocking(move || {
-            let prepared = (|| {
-                let spec = JobSpec::from_json_slice(&bytes, &JobLimits::default())?;
-                if known.contains(&spec.id()) {
-                    return Ok(Prepared::Known(spec.id()));
+        let (store, net) = (self.store.clone(), self.net.clone());
+        let preparing = self.submit_gate.preparing.clone();
+        // Waiting for a slot must not hold up the node's event loop.
+        tokio::spawn(async move {
+            let slot = match preparation_slot(preparing).await {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    debug!(%peer, %reason, "submission refused");
+                    let r = Response::SubmitResult(SubmitResult::Rejected { reason });
+                    let _ = net.respond(channel, respond_frame(&r)).await;
+                    return;
                 }
-                let (manifest, chunks) = prepare(&spec, me, deadline, entries)?;
-                for chunk in &chunks {
-                    store
-                        .put_chunk(chunk)
-                        .map_err(|e| anyhow::anyhow!("entry peer could not store the job: {e}"))?;
-                }
-                Ok(Prepared::New(Box::new(manifest)))
-            })()
-            .map_err(|e: anyhow::Error| e.to_string());
-            let _ = tx.blocking_send(Internal::SubmissionReady {
-                prepared,
-                reply: channel,
+            };
+            // Parsing (up to the submission limit), committing every shard and writing
+            // chunks are CPU and disk work: all of it runs on the blocking pool.
+            tokio::task::spawn_blocking(move || {
+                let prepared = (|| {
+                    let spec = JobSpec::from_json_slice(&bytes, &JobLimits::default())?;
+                    drop(bytes);
+                    if known.contains(&spec.id()) {
+                        return Ok(Prepared::Known(spec.id()));
+                    }
+                    let (manifest, chunks) = prepare(&spec, me, deadline, entries)?;
+                    for chunk in &chunks {
+                        store.put_chunk(chunk).map_err(|e| {
+                            anyhow::anyhow!("entry peer could not store the job: {e}")
+                        })?;
+                    }
+                    Ok(Prepared::New(Box::new(manifest)))
+                })()
+                .map_err(|e: anyhow::Error| e.to_string());
+                drop((slot, held));
+                let _ = tx.blocking_send(Internal::SubmissionReady {
+                    prepared,
+                    reply: channel,
+                });
             });
         });
     }

@@ -124,6 +124,12 @@ pub enum JobSpecError {
         /// The field(s) expected.
         field: &'static str,
     },
+    /// A field appears twice.
+    #[error("job JSON has the field \"{field}\" twice; give it once")]
+    DuplicateField {
+        /// The field.
+        field: &'static str,
+    },
     /// Both `vector` and `rhs` are present.
     #[error("job JSON has both \"vector\" and \"rhs\"; give exactly one")]
     BothRightHandSides,

@@ -289,3 +289,111 @@ fn the_worst_case_accumulator_never_wraps() {
         Some(u128::from(u64::MAX) * u128::from(u64::MAX))
     );
 }
+
+/// `rows` rows of `cols` ones, as the matrix of a job with a vector of `cols` ones.
+fn ones(rows: usize, cols: usize) -> String {
+    let row = format!("[{}]", vec!["1"; cols].join(","));
+    let vector = format!("[{}]", vec!["1"; cols].join(","));
+    format!(
+        r#"{{"matrix": [{}], "vector": {vector}}}"#,
+        vec![row; rows].join(",")
+    )
+}
+
+#[test]
+fn limits_are_checked_while_reading_and_errors_give_exact_counts() {
+    let limits = JobLimits {
+        max_rows: 8,
+        max_k: 4,
+        max_n: 4,
+        max_entries: 12,
+        ..JobLimits::default()
+    };
+    let parse = |text: &str| JobSpec::from_json(text, &limits).map(|_| ()).unwrap_err();
+    // The whole offending array is counted (not kept) so the count is exact.
+    assert_eq!(
+        parse(&ones(20, 1)).to_string(),
+        "job too large: rows of matrix (m) is 20, over the limit of 8"
+    );
+    assert_eq!(
+        parse(&ones(1, 9)).to_string(),
+        "job too large: columns of matrix (k) is 9, over the limit of 4"
+    );
+    // 4 rows of 4 pass the row limit but not the entry limit; rows left are counted.
+    assert_eq!(
+        parse(&ones(5, 4)).to_string(),
+        "job too large: entries of W (m·k) is 20, over the limit of 12"
+    );
+    // Both limits passed: the rows are named first, as they always were.
+    assert_eq!(
+        parse(&ones(9, 4)).to_string(),
+        "job too large: rows of matrix (m) is 9, over the limit of 8"
+    );
+    let err = parse(r#"{"matrix": [[1]], "vector": [1, 2, 3, 4, 5, 6]}"#);
+    assert_eq!(
+        err.to_string(),
+        "job too large: length of vector (k) is 6, over the limit of 4"
+    );
+    let err = parse(r#"{"matrix": [[1]], "rhs": [[1, 2, 3, 4, 5, 6, 7]]}"#);
+    assert!(err.to_string().contains("columns of rhs (n) is 7"), "{err}");
+    // A long row after the first is ragged, with its full length.
+    let err = parse(r#"{"matrix": [[1, 2], [1, 2, 3, 4, 5]], "vector": [1, 2]}"#);
+    assert_eq!(
+        err,
+        JobSpecError::RaggedRow {
+            operand: Operand::Matrix,
+            row: 1,
+            len: 5,
+            expected: 2
+        }
+    );
+}
+
+#[test]
+fn refused_values_are_quoted_briefly_and_in_document_order() {
+    let long = "x".repeat(10_000);
+    let err = parse(&format!(r#"{{"matrix": [["{long}"]], "vector": [1]}}"#)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("matrix[0][0] is not an integer: \"{}…", "x".repeat(39))
+    );
+    let err = parse(r#"{"matrix": [[1, {"a": [1, 2], "b": null}]], "vector": [1]}"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"matrix[0][1] is not an integer: {"a":[1,2],"b":null}"#
+    );
+    let err = parse(r#"{"matrix": {"rows": 2}, "vector": [1]}"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"matrix must be an array, found {"rows":2}"#
+    );
+    let err = parse(&format!(r#"{{"{long}": 1}}"#)).unwrap_err();
+    assert!(
+        matches!(&err, JobSpecError::UnknownField { field } if field.chars().count() == 41),
+        "{err}"
+    );
+    let err = parse(r#"{"matrix": [[1]], "matrix": [[2]], "vector": [1]}"#).unwrap_err();
+    assert_eq!(err, JobSpecError::DuplicateField { field: "matrix" });
+    let err = parse(r#""matrix""#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"job JSON must be an object with "matrix" and "vector" or "rhs", found "matrix""#
+    );
+    // The first problem met is reported: here before the trailing syntax error.
+    let err = parse(r#"{"matrix": [[1.5]], "vector": [1,"#).unwrap_err();
+    assert!(matches!(err, JobSpecError::NotAnInteger { .. }), "{err}");
+    let err = parse(r#"{"matrix": [[1]], "vector": [1]} trailing"#).unwrap_err();
+    assert!(matches!(err, JobSpecError::Json { line: 1, .. }), "{err}");
+}
+
+#[test]
+fn deep_nesting_is_a_json_error_not_a_stack_overflow() {
+    for at in ["", r#"{"matrix": [[1, "#, r#"{"matrix": [[1]], "vector": "#] {
+        let text = format!("{at}{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse(&text).unwrap_err();
+        assert!(
+            matches!(&err, JobSpecError::Json { detail, .. } if detail.contains("recursion limit")),
+            "{err}"
+        );
+    }
+}

@@ -31,6 +31,7 @@ mod catchup;
 mod grind;
 mod proofs;
 mod settle;
+mod submit;
 
 /// The ways an adversary cheats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,11 +69,15 @@ pub enum Cheat {
     CatchUpFlood,
     /// Answers every catch-up request with a page of invalid frames, and always one more.
     CatchUpGarbage,
+    /// Floods every peer with job submissions (oversized, deeply nested, huge arrays, valid
+    /// but unprovable jobs), many at once and again as soon as they are answered, and answers
+    /// catch-up requests like [`Cheat::CatchUpFlood`].
+    SubmitFlood,
 }
 
 impl Cheat {
     /// Every kind, in a fixed order.
-    pub const ALL: [Cheat; 13] = [
+    pub const ALL: [Cheat; 14] = [
         Cheat::WrongOutput,
         Cheat::FlippedProof,
         Cheat::StolenProof,
@@ -86,6 +91,7 @@ impl Cheat {
         Cheat::Grinder,
         Cheat::CatchUpFlood,
         Cheat::CatchUpGarbage,
+        Cheat::SubmitFlood,
     ];
 
     /// Whether every run of the cheat sends messages honest peers reject (and so penalise).
@@ -146,6 +152,10 @@ pub struct AdversaryStats {
     pub bad_requests_sent: u64,
     /// Chunk requests it answered with garbage.
     pub garbage_chunks_served: u64,
+    /// Job submissions a submission flooder sent.
+    pub submissions_sent: u64,
+    /// How its submissions were answered (`refused: rate`, `refused: busy`, …), by count.
+    pub submission_answers: BTreeMap<String, u64>,
 }
 
 /// A running adversary.
@@ -380,7 +390,9 @@ impl State {
                             let _ = self.net.respond(channel, frame).await;
                         }
                     }
-                    Cheat::CatchUpFlood | Cheat::CatchUpGarbage if self.armed() => {
+                    Cheat::CatchUpFlood | Cheat::CatchUpGarbage | Cheat::SubmitFlood
+                        if self.armed() =>
+                    {
                         if let Ok(Request::CatchUp(req)) = Request::from_frame(&data) {
                             let invalid = self.cfg.cheat == Cheat::CatchUpGarbage;
                             let page = catchup::endless_page(
@@ -536,7 +548,8 @@ impl State {
             Cheat::WrongAggregator
             | Cheat::WithholdData
             | Cheat::CatchUpFlood
-            | Cheat::CatchUpGarbage => {}
+            | Cheat::CatchUpGarbage
+            | Cheat::SubmitFlood => {}
             Cheat::Flood => self.flood(&manifest).await,
         }
     }
@@ -699,6 +712,10 @@ impl State {
     }
 
     async fn on_tick(&mut self) {
+        if self.cfg.cheat == Cheat::SubmitFlood && self.done.insert((JobId::ZERO, 0)) {
+            tokio::spawn(submit::flood(self.net.clone(), self.stats.clone()));
+            return;
+        }
         if self.cfg.cheat == Cheat::WithholdData {
             self.announce_withheld().await;
             return;

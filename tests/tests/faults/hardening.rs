@@ -224,7 +224,7 @@ async fn a_failed_job_can_be_submitted_again_and_settle() {
 /// printing a decoder's debug dump.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_reports_an_unreachable_or_vanished_peer_instead_of_waiting() {
-    use starkscale_node::network::{self, NetConfig, NetEvent};
+    use starkscale_node::network::NetEvent;
     let _serial = SERIAL.lock().await;
     let (json, _) = job(81);
     let patience = Duration::from_secs(120);
@@ -251,27 +251,7 @@ async fn a_client_reports_an_unreachable_or_vanished_peer_instead_of_waiting() {
     assert!(text.to_lowercase().contains("refused"), "{text}");
 
     // A peer that accepts the connection and dies on the first request.
-    let identity = starkscale_node::identity::Identity::generate();
-    let (net, mut events, event_loop) = network::new(
-        identity.keypair().unwrap(),
-        NetConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            bootstrap: vec![],
-            topics: vec![],
-            gossip: Default::default(),
-            metrics: None,
-        },
-    )
-    .unwrap();
-    let loop_task = tokio::spawn(event_loop.run());
-    let mut listen = None;
-    while listen.is_none() {
-        listen = net.info().await.unwrap().listen_addrs.into_iter().next();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let addr = listen
-        .unwrap()
-        .with(libp2p::multiaddr::Protocol::P2p(net.peer_id()));
+    let (addr, mut events, loop_task) = bare_peer().await;
     let dies = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             if matches!(event, NetEvent::Request { .. }) {
@@ -396,4 +376,182 @@ async fn a_flooding_peer_has_its_gossipsub_score_fall() {
     assert!(honest.is_some_and(|s| s >= 0.0), "{honest:?}");
     adv.shutdown().await;
     cluster.shutdown().await;
+}
+
+/// Attack 4: submission exhaustion. Any peer could send job JSON up to the submission limit,
+/// parsed into a generic JSON tree (gigabytes for a body at the limit), and every submission
+/// was prepared at once with no bound. Here a peer floods every node with oversized, deeply
+/// nested, huge-array and valid-but-unprovable submissions, a dozen at a time, again as soon
+/// as they are answered. Now the parse keeps only accepted entries, a node prepares at most
+/// two submissions at once and holds at most two per peer, and a peer over 10 per minute is
+/// refused: the flooder gets refusals, the entry peer keeps answering, and an honest job
+/// submitted meanwhile settles exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submission_flood_is_refused_and_an_honest_job_still_settles() {
+    let _serial = SERIAL.lock().await;
+    let cluster = cluster(NODES).await;
+    let adv = with_adversary(&cluster, Cheat::SubmitFlood).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while adv.stats().submission_answers.values().sum::<u64>() < 12 {
+        assert!(Instant::now() < deadline, "the flood did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (json, spec) = job(101);
+    settle_exact(&cluster, &json, &spec).await;
+    let report = client::node_status(cluster.addr(0), false, Duration::from_secs(10))
+        .await
+        .expect("the entry peer answers during the flood");
+    assert!(!report.peers.is_empty());
+    let stats = adv.stats();
+    eprintln!(
+        "flooder sent {} submissions: {:?}",
+        stats.submissions_sent, stats.submission_answers
+    );
+    let answers = |kind: &str| stats.submission_answers.get(kind).copied().unwrap_or(0);
+    assert!(answers("refused: rate") >= 1, "{stats:?}");
+    assert!(answers("refused: invalid") >= 1, "{stats:?}");
+    assert_eq!(answers("accepted"), 0, "{stats:?}");
+    adv.shutdown().await;
+    cluster.shutdown().await;
+}
+
+/// Attack 8, the follow-through: a client whose entry peer was lost after accepting the job
+/// failed, though the job was announced and settling elsewhere. Now it follows the job
+/// through another peer it can reach (named by the entry peer after acceptance, or found by
+/// its own network) and gets the verified result there. The entry peer here neither proves
+/// nor aggregates, and is shut down once another peer has proved a shard (so the job's data
+/// is held elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_follows_its_job_through_another_peer_when_the_entry_peer_is_lost() {
+    const ENTRY: usize = NODES - 1;
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(NODES, |i, cfg| {
+        tune(cfg);
+        if i == ENTRY {
+            cfg.prove = false;
+            cfg.aggregate = false;
+        }
+    })
+    .await
+    .unwrap();
+    cluster
+        .wait_ready(NODES - 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    // 16 shards for 3 provers: the job is still running when the first proof is in.
+    let json = random_job_json(256, 64, 121);
+    let spec = JobSpec::from_json_slice(json.as_bytes(), &JobLimits::default()).unwrap();
+    let entry = cluster.addr(ENTRY).clone();
+    let submit = {
+        let json = json.clone();
+        tokio::spawn(async move { client::submit(json.as_bytes(), &entry, TIMEOUT, |_| {}).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let proved = match cluster.job_view(0, &spec.id()).await {
+            Some(view) => view.shards.iter().filter(|s| s.state == "proved").count(),
+            None => 0,
+        };
+        if proved >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no shard was proved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.crash(ENTRY).await;
+    let out = submit
+        .await
+        .unwrap()
+        .expect("the client follows the job through another peer");
+    assert_eq!(out.verified.result, spec.reference_product().unwrap());
+    let via = out
+        .followed_via
+        .expect("the job was followed through another peer");
+    assert_ne!(via, cluster.peer_id(ENTRY));
+    eprintln!("followed through {via} in {:?}", out.elapsed);
+    cluster.shutdown().await;
+}
+
+/// Attack 8, the silent peer and the network name: a peer that accepts the connection and
+/// never answers cost the client about two minutes (a 60 s request timeout, retried); now
+/// it is an error within seconds naming the peer and what was asked. And a settlement made
+/// on another network is refused by the client, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_peer_or_a_settlement_of_another_network_is_a_clear_error() {
+    use starkscale_node::network::NetEvent;
+    let _serial = SERIAL.lock().await;
+    // A peer that takes requests and never answers them (it keeps every channel open).
+    let (addr, mut events, loop_task) = bare_peer().await;
+    let silent = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Some(event) = events.recv().await {
+            if let NetEvent::Request { channel, .. } = event {
+                open.push(channel);
+            }
+        }
+    });
+    let err = client::node_status(&addr, false, Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    eprintln!("{text}");
+    assert!(
+        text.contains(&format!(
+            "the peer at {addr} did not answer a node status query: no answer within"
+        )),
+        "{text}"
+    );
+    loop_task.abort();
+    silent.abort();
+
+    // A settlement of the default network, checked by a client of another.
+    let cluster = cluster(2).await;
+    let (json, spec) = job(131);
+    let out = settle_exact(&cluster, &json, &spec).await;
+    cluster.shutdown().await;
+    let home = NetworkId::from_name(DEFAULT_NETWORK);
+    assert!(client::verify_against_job(&out.settlement, &spec, &home).is_ok());
+    let elsewhere = NetworkId::from_name("starkscale-elsewhere");
+    let err = client::verify_against_job(&out.settlement, &spec, &elsewhere).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with("this settlement was made on another network"),
+        "{text}"
+    );
+    assert!(text.contains("--network"), "{text}");
+}
+
+/// A bare libp2p peer on loopback that serves nothing by itself: its full address, its
+/// events (the test decides what it does with requests) and its event loop's task.
+async fn bare_peer() -> (
+    libp2p::Multiaddr,
+    tokio::sync::mpsc::Receiver<starkscale_node::network::NetEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    use starkscale_node::network::{self, NetConfig};
+    let identity = starkscale_node::identity::Identity::generate();
+    let (net, events, event_loop) = network::new(
+        identity.keypair().unwrap(),
+        NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: vec![],
+            topics: vec![],
+            gossip: Default::default(),
+            metrics: None,
+        },
+    )
+    .unwrap();
+    // The loop runs while a client handle lives: the task keeps one.
+    let handle = net.clone();
+    let loop_task = tokio::spawn(async move {
+        let _handle = handle;
+        event_loop.run().await;
+    });
+    loop {
+        if let Some(addr) = net.info().await.unwrap().listen_addrs.into_iter().next() {
+            let addr = addr.with(libp2p::multiaddr::Protocol::P2p(net.peer_id()));
+            return (addr, events, loop_task);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
