@@ -676,6 +676,11 @@ impl State {
         if !self.own_jobs.lock().is_ok_and(|j| j.is_empty()) {
             return;
         }
+        // A job that names fewer candidates than the failure quorum cannot fail (it would
+        // only expire): wait until the candidates' heartbeats have been heard.
+        if self.candidates.len() < starkscale_protocol::election::FAILURE_QUORUM {
+            return;
+        }
         if self
             .net
             .info()
