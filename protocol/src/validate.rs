@@ -469,6 +469,12 @@ pub fn validate_shard_claimed(
         };
         match outcome {
             Ok(ClaimOutcome::Won { .. }) => Ok(env),
+            Ok(ClaimOutcome::Lost(_))
+                if ctx.freshness == Freshness::Live
+                    && record.leases.wins_on_live_claims(&claim, ctx.now_ms) =>
+            {
+                Ok(env)
+            }
             Ok(ClaimOutcome::Lost(c)) => ignore(Reason::Conflict(c)),
             Err(e) if e.is_malformed() => reject(Reason::Claim(e)),
             Err(e) => ignore(Reason::Claim(e)),

@@ -948,3 +948,195 @@ fn a_job_that_names_no_candidates_counts_no_unheard_signer() {
         Verdict::Ignore(Reason::NotElected { .. })
     ));
 }
+
+// ---- From a third review: cases the fixes above first got wrong ----
+
+/// A claim with an explicit lease length.
+fn claim_for(shard: u32, who: PeerKey, at: u64, lease: u64) -> Claim {
+    Claim {
+        shard,
+        claimer: who,
+        claimed_at_ms: at,
+        lease_expires_ms: at + lease,
+        backup: false,
+    }
+}
+
+#[test]
+fn a_late_joiner_accepts_an_honest_settlement_whose_proof_legitimately_ends_a_later_claim() {
+    // Honest race: W's 3 s lease on shard 0 ends at t+3000; W proves at t+2900; X, which had
+    // not yet verified W's proof, claims shard 0 at t+3100 and wins at the catch-up source
+    // (it loses AlreadyProved there later, but the frame stays in `local.claims`). A late
+    // joiner gets claims + settlement (no proofs: the job is settled).
+    let manifest = seed_manifest(PeerKey::from(&key(1)));
+    let mut record =
+        JobRecord::new(manifest, &JobLimits::default(), LeaseRules::default()).unwrap();
+    let (w, x) = (PeerKey([2; 32]), PeerKey([3; 32]));
+    let t = T0 + 1_000;
+    let now = t + 20_000;
+    for shard in 0..4 {
+        record
+            .leases
+            .insert_claim(claim_for(shard, w, t, 3_000), now, Freshness::Replayed)
+            .unwrap();
+    }
+    assert_eq!(
+        record
+            .leases
+            .insert_claim(claim_for(0, x, t + 3_100, 3_000), now, Freshness::Replayed),
+        Ok(ClaimOutcome::Won { backup: false })
+    );
+    let honest: Vec<SettledShard> = (0..4)
+        .map(|shard| SettledShard {
+            shard,
+            worker: w,
+            proved_at_ms: t + 2_900,
+        })
+        .collect();
+    // Every credited worker held its lease through its proof; the settlement is honest. X's
+    // claim loses to W's proof (AlreadyProved), not to a taken lease.
+    let v = check_settled_credits(&record, &honest);
+    assert!(v.is_accept(), "{v:?}");
+}
+
+#[test]
+fn a_free_live_claim_cannot_make_a_peer_that_missed_a_proof_refuse_the_honest_settlement() {
+    // A peer that saw W's claims live but not its proof of shard 0 (dropped: queue full, or
+    // still being verified when the settlement's snapshot is taken). A griefer with a fresh
+    // key claims shard 0 live just after W's lease ended here; peers that recorded the proof
+    // ignore it (no penalty). The live view holds the griefer's claim too.
+    let manifest = seed_manifest(PeerKey::from(&key(1)));
+    let mut record =
+        JobRecord::new(manifest, &JobLimits::default(), LeaseRules::default()).unwrap();
+    let (w, griefer) = (PeerKey([2; 32]), PeerKey([99; 32]));
+    let t = T0 + 1_000;
+    for shard in 0..4 {
+        record
+            .leases
+            .insert_claim(claim_for(shard, w, t, 3_000), t, Freshness::Live)
+            .unwrap();
+    }
+    for shard in 1..4 {
+        record
+            .leases
+            .record_proof(shard, w, t + 1_000, t + 1_000, Freshness::Live)
+            .unwrap();
+    }
+    record
+        .leases
+        .insert_claim(
+            claim_for(0, griefer, t + 3_001, 3_000),
+            t + 3_001,
+            Freshness::Live,
+        )
+        .unwrap();
+    let honest: Vec<SettledShard> = (0..4)
+        .map(|shard| SettledShard {
+            shard,
+            worker: w,
+            proved_at_ms: if shard == 0 { t + 2_000 } else { t + 1_000 },
+        })
+        .collect();
+    assert!(check_settled_credits(&record, &honest).is_accept());
+}
+
+#[test]
+fn a_lapsed_one_second_claim_does_not_let_a_colluding_aggregator_take_the_credits() {
+    // The thief sees the announcement and at once claims every shard LIVE, dated 2 s before
+    // the job's creation (inside the skew), with the shortest lease (1 s): it wins (nothing
+    // held) and lapses before any honest claim. The honest worker then claims, proves, and is
+    // recorded everywhere. A colluding elected aggregator settles with the thief's own
+    // (re-)proofs of every shard, dated after the honest ones.
+    let manifest = seed_manifest(PeerKey::from(&key(1)));
+    let mut record =
+        JobRecord::new(manifest, &JobLimits::default(), LeaseRules::default()).unwrap();
+    let (honest, thief) = (PeerKey([2; 32]), PeerKey([66; 32]));
+    let now = T0 + 500;
+    for shard in 0..4 {
+        assert_eq!(
+            record.leases.insert_claim(
+                claim_for(shard, thief, T0 - 2_000, 1_000),
+                now,
+                Freshness::Live
+            ),
+            Ok(ClaimOutcome::Won { backup: false })
+        );
+    }
+    for shard in 0..4 {
+        let c = claim_for(shard, honest, T0 + 1_000, 60_000);
+        assert_eq!(
+            record.leases.insert_claim(c, T0 + 1_000, Freshness::Live),
+            Ok(ClaimOutcome::Won { backup: false })
+        );
+        record
+            .leases
+            .record_proof(shard, honest, T0 + 5_000, T0 + 5_000, Freshness::Live)
+            .unwrap();
+    }
+    let theft: Vec<SettledShard> = (0..4)
+        .map(|shard| SettledShard {
+            shard,
+            worker: thief,
+            proved_at_ms: T0 + 6_000,
+        })
+        .collect();
+    // The thief's leases lapsed long before its proofs and the honest worker won the shards
+    // in between: refused.
+    assert!(matches!(
+        check_settled_credits(&record, &theft),
+        Verdict::Ignore(Reason::Proof(ProofError::NotClaimed { .. }))
+    ));
+}
+
+#[test]
+fn through_the_nodes_gate_an_invented_catch_up_claim_cannot_make_a_peer_refuse_the_honest_settlement(
+) {
+    // As `an_invented_catch_up_claim_cannot_make_a_peer_refuse_the_honest_settlement`, but
+    // through the node's gate: a claim is applied only if `validate_shard_claimed` accepts
+    // it. A live claim that loses only to a catch-up claim (here: Held by the invented one)
+    // but wins on the live claims is accepted and stored.
+    let mut w = World::new();
+    let sybil = key(66);
+    let honest_key = w.worker.clone();
+    let honest = PeerKey::from(&honest_key);
+    let now = T0 + 2_000;
+    // Periodic catch-up pull from the Sybil: a gap-filling claim dated at creation.
+    let mut invented = w.claim(1, T0 + 1);
+    invented.claimer = PeerKey::from(&sybil);
+    let frame = w.frame(&sybil, invented);
+    let mut replayed = w.ctx(now);
+    replayed.freshness = Freshness::Replayed;
+    assert!(validate_shard_claimed(&frame, &replayed).is_accept());
+    w.jobs
+        .get_mut(&w.job)
+        .unwrap()
+        .leases
+        .insert_claim(Claim::from(&invented), now, Freshness::Replayed)
+        .unwrap();
+    // The honest worker's live claims on every shard, as the node handles them.
+    for shard in 0..4 {
+        let c = w.claim(shard, now + 1_000);
+        let frame = w.frame(&honest_key, c);
+        let v = validate_shard_claimed(&frame, &w.ctx(now + 1_000));
+        assert!(v.is_accept(), "shard {shard}: {v:?}");
+        w.jobs
+            .get_mut(&w.job)
+            .unwrap()
+            .leases
+            .insert_claim(Claim::from(&c), now + 1_000, Freshness::Live)
+            .unwrap();
+    }
+    let record = &w.jobs[&w.job];
+    assert!(record
+        .leases
+        .check_proof(1, &honest, now + 5_000, now + 5_000, Freshness::Live)
+        .is_ok());
+    let honest_all: Vec<SettledShard> = (0..4)
+        .map(|shard| SettledShard {
+            shard,
+            worker: honest,
+            proved_at_ms: now + 5_000,
+        })
+        .collect();
+    assert!(check_settled_credits(record, &honest_all).is_accept());
+}

@@ -551,8 +551,10 @@ impl LeaseBook {
             }
         })?;
         let live_lease = || {
-            self.live_view()
-                .is_some_and(|live| live.had_lease(shard, worker, proved_at_ms))
+            self.has_live_claim(shard, worker, proved_at_ms)
+                && self
+                    .live_view()
+                    .is_some_and(|live| live.had_lease(shard, worker, proved_at_ms))
         };
         if !self.had_lease(shard, worker, proved_at_ms) && !live_lease() {
             return Err(ProofError::NotClaimed {
@@ -570,6 +572,49 @@ impl LeaseBook {
                 .iter()
                 .any(|l| l.holder == *worker && l.start_ms <= at_ms)
         })
+    }
+
+    /// [`Self::had_lease`], and the lease was live at `at_ms`, or, if it ended before, no
+    /// other holder's lease on the shard began between its end and `at_ms`. For credits this
+    /// peer did not see as a live proof: a slow prover whose lease lapsed unchallenged is
+    /// still credited, but a key that held a one-second lease at the job's start and let it
+    /// lapse is not credited over the worker that won the shard after it.
+    fn held_through(&self, shard: u32, worker: &PeerKey, at_ms: u64) -> bool {
+        self.sweep.leases.get(&shard).is_some_and(|leases| {
+            leases.iter().any(|l| {
+                l.holder == *worker
+                    && l.start_ms <= at_ms
+                    && (at_ms <= l.end_ms
+                        || !leases.iter().any(|o| {
+                            o.holder != *worker && o.start_ms > l.end_ms && o.start_ms <= at_ms
+                        }))
+            })
+        })
+    }
+
+    /// Whether `worker` made a claim on `shard` at or before `at_ms` that this peer saw live
+    /// (a cheap test before a live view is built).
+    fn has_live_claim(&self, shard: u32, worker: &PeerKey, at_ms: u64) -> bool {
+        self.claims.iter().any(|(key, c)| {
+            c.shard == shard
+                && c.claimer == *worker
+                && c.claimed_at_ms <= at_ms
+                && !self.replayed.contains(key)
+        })
+    }
+
+    /// Whether a live claim that loses on all known claims wins on the live claims alone: a
+    /// gap-filling catch-up claim (which its source may have invented) must not make this
+    /// peer drop the live claim it displaced.
+    pub fn wins_on_live_claims(&self, claim: &Claim, now_ms: u64) -> bool {
+        let replayed_on_shard = self.replayed.iter().any(|k| k.shard == claim.shard);
+        replayed_on_shard
+            && self.live_view().is_some_and(|live| {
+                matches!(
+                    live.check_claim(claim, now_ms, Freshness::Live),
+                    Ok(ClaimOutcome::Won { .. })
+                )
+            })
     }
 
     /// The credit rule of a settlement whose proofs are all verified: every credited worker
@@ -615,17 +660,43 @@ impl LeaseBook {
         }
         if added {
             view.resweep();
-            if let Some(lost) = self.first_lost_in(&view) {
+            // A claim that now loses because the shard was proved before it (by a worker
+            // that held a lease on it here) lost to a proof, not to a taken lease.
+            let proved_by_holder = |key: &ClaimKey, conflict: &Conflict| {
+                matches!(conflict, Conflict::AlreadyProved { .. })
+                    && credits.iter().any(|(shard, worker, at)| {
+                        *shard == key.shard && self.had_lease(*shard, worker, *at)
+                    })
+            };
+            let lost = self
+                .sweep
+                .outcomes
+                .iter()
+                .filter(|(_, outcome)| outcome.is_none())
+                .find(|(key, _)| match view.sweep.outcomes.get(key) {
+                    Some(Some(conflict)) => !proved_by_holder(key, conflict),
+                    _ => false,
+                })
+                .and_then(|(key, _)| self.claims.get(key));
+            if let Some(lost) = lost {
                 return Err(ProofError::TakesLease {
                     shard: lost.shard,
                     holder: lost.claimer,
                 });
             }
         }
-        match credits
-            .iter()
-            .find(|(shard, worker, at)| !view.had_lease(*shard, worker, *at))
-        {
+        // A proof this peer recorded itself (a live, fresh proof, first for its shard) keeps
+        // the gossip rule; any other credit must have held its lease through its proof.
+        let recorded = |shard: &u32, worker: &PeerKey, at: &u64| {
+            self.proofs.get(shard) == Some(&(*worker, *at))
+        };
+        match credits.iter().find(|(shard, worker, at)| {
+            if recorded(shard, worker, at) {
+                !view.had_lease(*shard, worker, *at)
+            } else {
+                !view.held_through(*shard, worker, *at)
+            }
+        }) {
             Some((shard, worker, _)) => Err(ProofError::NotClaimed {
                 shard: *shard,
                 worker: *worker,
