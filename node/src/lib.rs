@@ -11,6 +11,7 @@
 //! | [`identity`], [`store`], [`db`] | key file, on-disk chunks, the redb state database |
 //! | [`config`] | TOML configuration, environment overrides, network profiles |
 //! | [`npy`] | NumPy `.npy` integer arrays as job input |
+//! | [`tensor`] | weights from `.npy` and Hugging Face `.safetensors` files |
 //! | [`metrics`] | Prometheus metrics and the `/metrics` endpoint |
 //! | [`progress`] | progress bars for `submit` and `demo` |
 
@@ -27,3 +28,4 @@ pub mod npy;
 pub mod progress;
 pub mod settlement;
 pub mod store;
+pub mod tensor;
