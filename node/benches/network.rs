@@ -77,7 +77,7 @@ async fn main() {
     let cpu1 = cpu();
     let network =
         starkscale_protocol::ids::NetworkId::from_name(starkscale_node::node::DEFAULT_NETWORK);
-    client::verify_against_job(&out.settlement, &spec, &network).unwrap();
+    client::verify_for_model(&out.settlement, &out.model, Some(spec.x()), &network).unwrap();
     let cpu_client = cpu() - cpu1;
     net.shutdown().await;
 

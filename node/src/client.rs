@@ -12,19 +12,19 @@ use anyhow::Context;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use starkscale_protocol::codec::Bytes;
-use starkscale_protocol::ids::{JobId, NetworkId};
+use starkscale_protocol::ids::{JobId, ModelId, NetworkId};
 use starkscale_protocol::messages::{
-    GetSettlement, JobStatusRequest, NodeStatusRequest, Request, Response, SettlementReply,
-    StatusReply, Submission, SubmitJob, SubmitResult,
+    GetModel, GetSettlement, JobStatusRequest, ListModels, ModelReply, ModelUploadReply,
+    NodeStatusRequest, RegisterModel, Request, Response, SettlementReply, StatusReply, Submission,
+    SubmitJob, SubmitResult, UploadChunk,
 };
 use starkscale_protocol::status::JobStatus;
+use starkscale_protocol::SignedModel;
 use starkscale_protocol::{JobLimits, JobSpec};
 
 use crate::identity::Identity;
 use crate::network::{self, Client, GossipParams, NetConfig, NetEvent};
-use crate::settlement::{
-    check_commitments, verify_settlement_on, SettlementError, VerifiedSettlement,
-};
+use crate::settlement::{verify_settlement_on, SettlementError, VerifiedSettlement};
 
 /// Progress of a submitted job, as the client sees it.
 #[derive(Clone, Debug)]
@@ -44,6 +44,22 @@ pub enum Progress {
     },
     /// The settlement was downloaded and is being verified.
     Verifying,
+    /// The owner's setup of a model (one commitment per shard) is being computed.
+    Committing {
+        /// Shards.
+        shards: u32,
+    },
+    /// W is being uploaded: chunks sent of those the peer was missing.
+    Uploading {
+        /// Chunks sent so far.
+        sent: u32,
+        /// Chunks the peer was missing when the upload (re)started.
+        missing: u32,
+        /// Chunks of W in all.
+        total: u32,
+    },
+    /// The peer holds the whole model.
+    Registered(ModelId),
 }
 
 /// A settled, locally verified job.
@@ -51,6 +67,8 @@ pub enum Progress {
 pub struct Outcome {
     /// The job id.
     pub job: JobId,
+    /// The model the job ran against.
+    pub model: ModelId,
     /// The verified settlement (result, credits, aggregator).
     pub verified: VerifiedSettlement,
     /// The signed settlement artefact.
@@ -105,6 +123,10 @@ fn asked(request: &Request) -> (&'static str, Duration) {
         Request::NodeStatus(_) => ("a node status query", ANSWER_WITHIN),
         Request::FetchChunk(_) => ("a chunk request", SETTLEMENT_WITHIN),
         Request::CatchUp(_) => ("a catch-up request", SETTLEMENT_WITHIN),
+        Request::RegisterModel(_) => ("a model registration", SETTLEMENT_WITHIN),
+        Request::UploadChunk(_) => ("a chunk upload", SETTLEMENT_WITHIN),
+        Request::GetModel(_) => ("a model query", ANSWER_WITHIN),
+        Request::ListModels(_) => ("a model list query", ANSWER_WITHIN),
     }
 }
 
@@ -117,6 +139,9 @@ fn answer_kind(response: &Response) -> &'static str {
         Response::CatchUp(_) => "a catch-up page",
         Response::Settlement(_) => "a settlement",
         Response::NodeStatus(_) => "a node status report",
+        Response::ModelUpload(_) => "a model upload reply",
+        Response::Model(_) => "a model",
+        Response::ModelList(_) => "a model list",
     }
 }
 
@@ -138,6 +163,9 @@ pub struct SubmitOptions {
     pub network: NetworkId,
     /// More peers to follow the job through if the entry peer is lost after accepting it.
     pub more_peers: Vec<Multiaddr>,
+    /// Target W entries per shard of the one-off model of a job file; `None` asks the entry
+    /// peer for the size it suggests (its `shard_entries` setting).
+    pub shard_entries: Option<u64>,
 }
 
 impl SubmitOptions {
@@ -147,6 +175,7 @@ impl SubmitOptions {
             timeout,
             network: NetworkId::from_name(crate::node::DEFAULT_NETWORK),
             more_peers: Vec::new(),
+            shard_entries: None,
         }
     }
 }
@@ -482,9 +511,10 @@ pub async fn submit(
     submit_with(json, addr, &SubmitOptions::new(timeout), progress).await
 }
 
-/// Submits `json` through the peer at `addr`, follows the job (through another peer if the
-/// entry peer is lost after accepting it), downloads the settlement and verifies it for
-/// `options.network`.
+/// Submits the job file `json` through the peer at `addr`: registers its one-off model (the
+/// client's own setup of W; resumed if W is partly there), then runs X against it, follows
+/// the job (through another peer if the entry peer is lost after accepting it), downloads
+/// the settlement and verifies it for `options.network` against the model id.
 pub async fn submit_with(
     json: &[u8],
     addr: &Multiaddr,
@@ -494,19 +524,194 @@ pub async fn submit_with(
     let owned = json.to_vec();
     let spec = tokio::task::spawn_blocking(move || load_job(&owned)).await??;
     let start = Instant::now();
-    let timeout = options.timeout;
-    let deadline = start + timeout;
+    let deadline = start + options.timeout;
     let session = Session::connect(addr).await?;
     session.dial_more(&options.more_peers).await;
-    let job = submit_job(&session, json, deadline).await?;
-    if job != spec.id() {
-        anyhow::bail!(
-            "the peer announced job {job}, but this job's id is {}",
-            spec.id()
-        );
+    let entries = match options.shard_entries {
+        Some(entries) => entries,
+        None => {
+            let ask = Request::NodeStatus(NodeStatusRequest {
+                include_finished: false,
+            });
+            match session.request(&ask, deadline).await? {
+                Response::NodeStatus(report) => report.shard_entries,
+                other => return Err(unexpected(&format!("at {addr}"), &ask, &other)),
+            }
+        }
+    };
+    let (m, k, n) = (spec.m() as u32, spec.k() as u32, spec.n() as u32);
+    let rows = crate::models::rows_per_shard(m, k, n, entries);
+    progress(Progress::Committing {
+        shards: m.div_ceil(rows.max(1)),
+    });
+    let (spec, model) = tokio::task::spawn_blocking(move || {
+        let model = crate::models::one_off(&spec, entries);
+        (spec, model)
+    })
+    .await?;
+    let model = model?;
+    register_on(&session, &model, spec.w(), deadline, &mut progress).await?;
+    let mut outcome = infer_on(&session, model.id(), spec.x(), options, start, progress).await?;
+    outcome.elapsed = start.elapsed();
+    Ok(outcome)
+}
+
+/// Registers `model` (whose W is `w`) at the peer of `session`: sends the signed manifest,
+/// then every chunk of W the peer is missing, so an interrupted upload resumes.
+async fn register_on(
+    session: &Session,
+    model: &SignedModel,
+    w: &starkscale_protocol::IntMatrix,
+    deadline: Instant,
+    progress: &mut impl FnMut(Progress),
+) -> anyhow::Result<ModelId> {
+    let id = model.id();
+    let w_bytes =
+        starkscale_protocol::job::entries_to_bytes(w, starkscale_protocol::job::Operand::Matrix)?;
+    let chunks: Vec<&[u8]> = w_bytes.chunks(starkscale_protocol::CHUNK_SIZE).collect();
+    let total = chunks.len() as u32;
+    let peer = format!("at {}", session.addr);
+    let register = Request::RegisterModel(RegisterModel {
+        model: model.clone(),
+    });
+    let mut reply = match session.request(&register, deadline).await? {
+        Response::ModelUpload(reply) => reply,
+        other => return Err(unexpected(&peer, &register, &other)),
+    };
+    let mut sent = 0u32;
+    let mut missing_at_start = None;
+    loop {
+        let next = match reply {
+            ModelUploadReply::Complete { model } if model == id => {
+                progress(Progress::Registered(id));
+                return Ok(id);
+            }
+            ModelUploadReply::Complete { model } => {
+                anyhow::bail!("the peer {peer} completed model {model}, not {id}")
+            }
+            ModelUploadReply::Rejected { reason } => {
+                anyhow::bail!("the peer {peer} refused the model: {reason}")
+            }
+            ModelUploadReply::Missing {
+                chunks: listed,
+                total_missing,
+                ..
+            } => {
+                let missing = *missing_at_start.get_or_insert(total_missing);
+                progress(Progress::Uploading {
+                    sent,
+                    missing,
+                    total,
+                });
+                match listed.first() {
+                    Some(index) => *index,
+                    None => anyhow::bail!("the peer {peer} reports chunks missing but lists none"),
+                }
+            }
+        };
+        let data = chunks.get(next as usize).ok_or_else(|| {
+            anyhow::anyhow!("the peer {peer} asks for chunk {next} of a model of {total} chunks")
+        })?;
+        let upload = Request::UploadChunk(UploadChunk {
+            model: id,
+            index: next,
+            data: Bytes(data.to_vec()),
+        });
+        reply = match session.request(&upload, deadline).await? {
+            Response::ModelUpload(reply) => reply,
+            other => return Err(unexpected(&peer, &upload, &other)),
+        };
+        sent += 1;
+    }
+}
+
+/// Registers `model` with W `w` through the peer at `addr` (uploading what it is missing)
+/// and returns its id.
+pub async fn register(
+    addr: &Multiaddr,
+    model: &SignedModel,
+    w: &starkscale_protocol::IntMatrix,
+    timeout: Duration,
+    mut progress: impl FnMut(Progress),
+) -> anyhow::Result<ModelId> {
+    let session = Session::connect(addr).await?;
+    register_on(&session, model, w, Instant::now() + timeout, &mut progress).await
+}
+
+/// Runs X against registered model `model` through the peer at `addr`, follows the job,
+/// downloads the settlement and verifies it against the model id.
+pub async fn infer(
+    addr: &Multiaddr,
+    model: ModelId,
+    x: &starkscale_protocol::IntMatrix,
+    options: &SubmitOptions,
+    progress: impl FnMut(Progress),
+) -> anyhow::Result<Outcome> {
+    let start = Instant::now();
+    let session = Session::connect(addr).await?;
+    session.dial_more(&options.more_peers).await;
+    infer_on(&session, model, x, options, start, progress).await
+}
+
+/// A model's signed manifest from the peer at `addr` (checked: signature and id).
+pub async fn fetch_model(
+    addr: &Multiaddr,
+    model: ModelId,
+    timeout: Duration,
+) -> anyhow::Result<(SignedModel, bool)> {
+    let session = Session::connect(addr).await?;
+    let request = Request::GetModel(GetModel { model });
+    let peer = format!("at {addr}");
+    match session.request(&request, Instant::now() + timeout).await? {
+        Response::Model(ModelReply::Found {
+            model: found,
+            complete,
+        }) => {
+            if found.id() != model {
+                anyhow::bail!("the peer {peer} answered with another model than {model}");
+            }
+            found
+                .validate(&JobLimits::default())
+                .map_err(|e| anyhow::anyhow!("the peer {peer} sent an invalid model: {e}"))?;
+            Ok((found, complete))
+        }
+        Response::Model(ModelReply::Unknown) => anyhow::bail!(
+            "the peer {peer} does not know model {model}: check the id, or register the model"
+        ),
+        other => Err(unexpected(&peer, &request, &other)),
+    }
+}
+
+/// The models the peer at `addr` knows.
+pub async fn list_models(
+    addr: &Multiaddr,
+    timeout: Duration,
+) -> anyhow::Result<Vec<starkscale_protocol::messages::ModelSummary>> {
+    let session = Session::connect(addr).await?;
+    let request = Request::ListModels(ListModels {});
+    match session.request(&request, Instant::now() + timeout).await? {
+        Response::ModelList(list) => Ok(list.models),
+        other => Err(unexpected(&format!("at {addr}"), &request, &other)),
+    }
+}
+
+async fn infer_on(
+    session: &Session,
+    model: ModelId,
+    x: &starkscale_protocol::IntMatrix,
+    options: &SubmitOptions,
+    start: Instant,
+    mut progress: impl FnMut(Progress),
+) -> anyhow::Result<Outcome> {
+    let timeout = options.timeout;
+    let deadline = start + timeout;
+    let expected = crate::models::job_id(&model, x)?;
+    let job = submit_job(session, model, x, deadline).await?;
+    if job != expected {
+        anyhow::bail!("the peer announced job {job}, but this job's id is {expected}");
     }
     progress(Progress::Accepted(job));
-    let mut follow = Follow::new(&session, job);
+    let mut follow = Follow::new(session, job);
     follow.learn_peers().await;
     let mut last = String::new();
     loop {
@@ -551,14 +756,16 @@ pub async fn submit_with(
         other => return Err(unexpected(&follow.via_name(), &fetch, &other)),
     };
     progress(Progress::Verifying);
-    // Recomputing the shard commitments and verifying every proof is CPU-bound.
+    // Verifying every proof is CPU-bound.
     let network = options.network;
+    let x = x.clone();
     let (verified, settlement) = tokio::task::spawn_blocking(move || {
-        verify_against_job(&settlement, &spec, &network).map(|v| (v, settlement))
+        verify_for_model(&settlement, &model, Some(&x), &network).map(|v| (v, settlement))
     })
     .await??;
     Ok(Outcome {
         job,
+        model,
         verified,
         settlement,
         elapsed: start.elapsed(),
@@ -567,9 +774,24 @@ pub async fn submit_with(
 }
 
 /// Sends the job to the entry peer; offers it again while the peer is too busy to take it.
-async fn submit_job(session: &Session, json: &[u8], deadline: Instant) -> anyhow::Result<JobId> {
+async fn submit_job(
+    session: &Session,
+    model: ModelId,
+    x: &starkscale_protocol::IntMatrix,
+    deadline: Instant,
+) -> anyhow::Result<JobId> {
+    let operand = if x.cols() == 1 {
+        starkscale_protocol::job::Operand::Vector
+    } else {
+        starkscale_protocol::job::Operand::Rhs
+    };
+    let bytes = starkscale_protocol::job::entries_to_bytes(x, operand)?;
     let submit = Request::SubmitJob(SubmitJob {
-        submission: Submission::Json(Bytes(json.to_vec())),
+        submission: Submission::Infer {
+            model,
+            cols: x.cols() as u32,
+            x: Bytes(bytes),
+        },
         deadline_ms: None,
     });
     loop {
@@ -668,24 +890,76 @@ pub fn verify_on(settlement: &[u8], network: &NetworkId) -> anyhow::Result<Verif
     })
 }
 
-/// Verifies a settlement made on `network` for a job whose data we hold: every proof, the
-/// signatures, X, and the shard commitments recomputed from our own W.
-pub fn verify_against_job(
+/// Reads X for `infer`: a `.npy` integer array (1-D of length k, or 2-D k × n), or JSON — a
+/// list of k integers, a list of k rows, or `{"vector": […]}` / `{"rhs": [[…]]}`.
+pub fn read_rhs(path: &std::path::Path) -> anyhow::Result<starkscale_protocol::IntMatrix> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read X from {name}"))?;
+    if name.to_ascii_lowercase().ends_with(".npy") {
+        return crate::npy::read_matrix(&bytes, &name);
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{name} is neither a .npy file nor JSON"))?;
+    let value = match value {
+        serde_json::Value::Object(mut map) => match (map.remove("vector"), map.remove("rhs")) {
+            (Some(v), None) | (None, Some(v)) => v,
+            _ => anyhow::bail!("{name}: a JSON object for X has one key, \"vector\" or \"rhs\""),
+        },
+        other => other,
+    };
+    let int = |v: &serde_json::Value| {
+        v.as_i64()
+            .ok_or_else(|| anyhow::anyhow!("{name}: X holds {v}, not an integer: quantise first"))
+    };
+    let serde_json::Value::Array(items) = value else {
+        anyhow::bail!("{name}: X must be a list of integers or a list of rows");
+    };
+    if items.iter().all(|v| v.is_array()) && !items.is_empty() {
+        let cols = items[0].as_array().map_or(0, |r| r.len());
+        let mut data = Vec::with_capacity(items.len() * cols);
+        for (i, row) in items.iter().enumerate() {
+            let row = row.as_array().map_or(&[][..], |r| r.as_slice());
+            if row.len() != cols {
+                anyhow::bail!(
+                    "{name}: row {i} of X has {} entries, row 0 has {cols}",
+                    row.len()
+                );
+            }
+            for v in row {
+                data.push(int(v)?);
+            }
+        }
+        Ok(starkscale_protocol::IntMatrix::new(
+            items.len(),
+            cols,
+            data,
+        )?)
+    } else {
+        let data = items.iter().map(int).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(starkscale_protocol::IntMatrix::new(data.len(), 1, data)?)
+    }
+}
+
+/// Verifies a settlement made on `network` for model `model` (every proof against the
+/// model's keys, the signatures, and X when given): what a user who pins a model id checks.
+/// No setup and no W.
+pub fn verify_for_model(
     settlement: &[u8],
-    spec: &JobSpec,
+    model: &ModelId,
+    x: Option<&starkscale_protocol::IntMatrix>,
     network: &NetworkId,
 ) -> anyhow::Result<VerifiedSettlement> {
     let verified = verify_on(settlement, network)?;
-    if verified.job != spec.id() {
+    let found = verified.settlement.manifest.model_id();
+    if found != *model {
         anyhow::bail!(
-            "this settlement is for job {}, not for this job ({}): check that the settlement and job files belong together",
-            verified.job,
-            spec.id()
+            "this settlement is for model {found}, not for model {model}: it proves nothing about the model you named"
         );
     }
-    if &verified.settlement.x != spec.x() {
-        anyhow::bail!("this settlement was computed for another X than this job's");
+    if let Some(x) = x {
+        if &verified.settlement.x != x {
+            anyhow::bail!("this settlement was computed for another X than this job's");
+        }
     }
-    check_commitments(&verified.settlement.manifest, spec.w())?;
     Ok(verified)
 }

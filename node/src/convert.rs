@@ -17,7 +17,7 @@ pub fn to_protocol(m: &starkscale_prover::IntMatrix) -> anyhow::Result<IntMatrix
     Ok(IntMatrix::new(m.rows(), m.cols(), m.data().to_vec())?)
 }
 
-/// The verifying key of shard `index` (`rows × k`) from the manifest's published shard keys.
+/// The verifying key of shard `index` (`rows × k`) from the job's model (its owner's keys).
 pub fn shard_verifying_key(
     manifest: &Manifest,
     index: u32,
@@ -25,13 +25,13 @@ pub fn shard_verifying_key(
     k: u32,
 ) -> anyhow::Result<starkscale_prover::VerifyingKey> {
     let key = manifest
-        .shard_keys
+        .shard_keys()
         .get(index as usize)
         .ok_or_else(|| anyhow::anyhow!("manifest has no key for shard {index}"))?;
-    if manifest.config_id != starkscale_prover::CONFIG_ID {
+    if manifest.config_id() != starkscale_prover::CONFIG_ID {
         anyhow::bail!(
             "job uses proving configuration {}, this node speaks {}",
-            manifest.config_id,
+            manifest.config_id(),
             starkscale_prover::CONFIG_ID
         );
     }

@@ -14,6 +14,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 const FRAMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("frames");
 const CHUNKS: TableDefinition<&[u8], u64> = TableDefinition::new("chunks");
+/// Models by id: the owner's signed manifest (canonical bytes) and whether W is all here.
+const MODELS: TableDefinition<&[u8], (&[u8], bool)> = TableDefinition::new("models");
 
 /// What a stored frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,6 +63,9 @@ fn key(job: &[u8; 32], kind: FrameKind, id: &[u8]) -> Vec<u8> {
     k
 }
 
+/// A stored model: id, signed manifest bytes, and whether its weights are all held.
+pub type StoredModel = ([u8; 32], Vec<u8>, bool);
+
 impl StateDb {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -74,6 +79,7 @@ impl StateDb {
         {
             tx.open_table(FRAMES)?;
             tx.open_table(CHUNKS)?;
+            tx.open_table(MODELS)?;
         }
         tx.commit()?;
         Ok(Self { db })
@@ -140,6 +146,35 @@ impl StateDb {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Stores a model (its signed manifest's canonical bytes) and whether every chunk of its
+    /// W is stored here; a model stored complete stays complete.
+    pub fn put_model(&self, id: &[u8; 32], manifest: &[u8], complete: bool) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(MODELS)?;
+            let was_complete = table.get(id.as_slice())?.is_some_and(|v| v.value().1);
+            table.insert(id.as_slice(), (manifest, complete || was_complete))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored model.
+    pub fn models(&self) -> anyhow::Result<Vec<StoredModel>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(MODELS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            let Ok(id) = <[u8; 32]>::try_from(k.value()) else {
+                continue;
+            };
+            let (bytes, complete) = v.value();
+            out.push((id, bytes.to_vec(), complete));
+        }
+        Ok(out)
     }
 
     /// Records a stored chunk in the index.

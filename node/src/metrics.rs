@@ -34,6 +34,12 @@ pub struct Metrics {
     pub jobs_settled: Gauge,
     /// Shard proofs this node made.
     pub proofs_made: Counter,
+    /// Shard setups (commitments of W shards) this node computed to prove.
+    pub setups: Counter,
+    /// Shards proved with a proving key kept from an earlier job (no setup).
+    pub proving_key_hits: Counter,
+    /// Bytes of proving keys kept in memory.
+    pub proving_key_bytes: Gauge,
     /// Shard proofs this node verified and accepted.
     pub proofs_verified: Counter,
     /// Shard proofs that failed verification.
@@ -67,6 +73,9 @@ impl Metrics {
             jobs: Gauge::default(),
             jobs_settled: Gauge::default(),
             proofs_made: Counter::default(),
+            setups: Counter::default(),
+            proving_key_hits: Counter::default(),
+            proving_key_bytes: Gauge::default(),
             proofs_verified: Counter::default(),
             proofs_rejected: Counter::default(),
             prove_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
@@ -77,6 +86,21 @@ impl Metrics {
         };
         registry.register("jobs", "Jobs known to this node", m.jobs.clone());
         registry.register("jobs_settled", "Jobs settled", m.jobs_settled.clone());
+        registry.register(
+            "shard_setups",
+            "Shard setups (weight commitments) computed to prove",
+            m.setups.clone(),
+        );
+        registry.register(
+            "proving_key_hits",
+            "Shards proved with a proving key kept from an earlier job",
+            m.proving_key_hits.clone(),
+        );
+        registry.register(
+            "proving_key_bytes",
+            "Bytes of proving keys kept in memory",
+            m.proving_key_bytes.clone(),
+        );
         registry.register(
             "shard_proofs_made",
             "Shard proofs made by this node",

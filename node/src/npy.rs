@@ -113,7 +113,7 @@ mod tests {
             &JobLimits::default(),
         )
         .unwrap();
-        assert_eq!(spec.id(), json.id());
+        assert_eq!(spec, json);
         assert_eq!(spec.reference_product().unwrap().data(), &[18, 14]);
     }
 

@@ -19,10 +19,8 @@ impl JobProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(1);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "  [{prefix}] {bar:30.cyan/blue} {pos}/{len} shards proved · {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("  [{prefix}] {bar:30.cyan/blue} {pos}/{len} · {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_prefix(label.to_string());
             bar
@@ -39,12 +37,35 @@ impl JobProgress {
             Progress::Accepted(job) => format!("accepted as job {job}"),
             Progress::Status { text, .. } => text.clone(),
             Progress::Verifying => "settlement received; verifying every proof locally".into(),
+            Progress::Committing { shards } => {
+                format!("committing W: the owner's setup of {shards} shards")
+            }
+            Progress::Uploading {
+                sent,
+                missing,
+                total,
+            } => format!(
+                "uploading W: {sent}/{missing} chunks sent ({} of {total} were already there)",
+                total - missing
+            ),
+            Progress::Registered(model) => format!("model {model} registered"),
         };
+        // Without a terminal, an upload prints about ten lines, not one per chunk.
+        if let Progress::Uploading { sent, missing, .. } = p {
+            let step = (missing / 10).max(1);
+            if self.bar.is_none() && sent % step != 0 && sent != missing {
+                return;
+            }
+        }
         match &self.bar {
             Some(bar) => {
                 if let Progress::Status { total, proved, .. } = p {
                     bar.set_length(u64::from(total.max(1)));
                     bar.set_position(u64::from(proved));
+                }
+                if let Progress::Uploading { sent, missing, .. } = p {
+                    bar.set_length(u64::from(missing.max(1)));
+                    bar.set_position(u64::from(sent));
                 }
                 bar.set_message(text);
             }

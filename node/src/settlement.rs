@@ -314,6 +314,13 @@ fn verify_on(
     let plan = manifest
         .validate(&JobLimits::default())
         .map_err(|e| invalid(format!("manifest: {e}")))?;
+    if manifest.config_id() != starkscale_prover::CONFIG_ID {
+        return Err(SettlementError::Local(format!(
+            "the model is proved under configuration {}; this build verifies configuration {} only",
+            manifest.config_id(),
+            starkscale_prover::CONFIG_ID
+        )));
+    }
     let operand = if settlement.x.cols() == 1 {
         Operand::Vector
     } else {
@@ -395,7 +402,7 @@ fn shard_key(
     index: u32,
     rows: u32,
 ) -> Result<starkscale_prover::VerifyingKey, ProofCheckError> {
-    shard_verifying_key(manifest, index, rows, manifest.w.cols).map_err(local)
+    shard_verifying_key(manifest, index, rows, manifest.w().cols).map_err(local)
 }
 
 fn check_commitment(
@@ -458,23 +465,4 @@ pub fn verify_shard(
         E::Overflow(_) => local(e),
         e => ProofCheckError::Invalid(e.to_string()),
     })
-}
-
-/// Checks the manifest's shard commitments against W by recomputing them (what a client that
-/// holds W does before trusting a settlement).
-pub fn check_commitments(manifest: &Manifest, w: &IntMatrix) -> anyhow::Result<()> {
-    let plan = manifest.plan()?;
-    let w = to_prover(w)?;
-    for range in plan.shards() {
-        let shard = w.row_block(range.rows.start as usize, range.rows.end as usize)?;
-        let pk = starkscale_prover::setup(&shard)?;
-        let expected = shard_verifying_key(manifest, range.index, range.len(), manifest.w.cols)?;
-        if pk.verifying_key() != &expected {
-            anyhow::bail!(
-                "shard {}: the manifest's commitment does not match the weights",
-                range.index
-            );
-        }
-    }
-    Ok(())
 }

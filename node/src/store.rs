@@ -65,6 +65,11 @@ impl Store {
         Ok(id)
     }
 
+    /// Whether a chunk is stored (its file exists; its bytes are checked when read).
+    pub fn has_chunk(&self, id: &[u8; 32]) -> bool {
+        self.chunk_path(id).exists()
+    }
+
     /// Reads a chunk, re-checking its hash; `None` if absent or corrupt.
     pub fn get_chunk(&self, id: &[u8; 32]) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.chunk_path(id)).ok()?;

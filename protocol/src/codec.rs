@@ -29,7 +29,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::chunk::CHUNK_SIZE;
 
 /// The wire protocol version carried in every frame.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Bytes before the body: version (2) and kind (1).
 pub const HEADER_LEN: usize = 3;
@@ -42,7 +42,13 @@ pub mod limits {
     use super::{CHUNK_SIZE, KIB, MIB};
 
     /// `JobAnnounced`: a manifest (≈ 50 bytes per 1 MiB chunk of data).
-    pub const JOB_ANNOUNCED: usize = 256 * KIB;
+    pub const JOB_ANNOUNCED: usize = MODEL_MANIFEST + 256 * KIB;
+    /// A signed model manifest (its chunk list and shard keys), alone or in a reply.
+    pub const MODEL_MANIFEST: usize = 768 * KIB;
+    /// The answer to a model upload step (the chunks still missing).
+    pub const MODEL_UPLOAD: usize = 128 * KIB;
+    /// A list of the models a node knows.
+    pub const MODEL_LIST: usize = 4 * MIB;
     /// `ShardClaimed`.
     pub const SHARD_CLAIMED: usize = KIB;
     /// `ShardProved`: proof plus output rows.
@@ -55,9 +61,8 @@ pub mod limits {
     pub const JOB_FAILED: usize = 4 * KIB;
     /// Small requests: `FetchChunk`, `JobStatus`, `CatchUp`.
     pub const SMALL_REQUEST: usize = 256;
-    /// `SubmitJob`: a JSON spec or a manifest with all chunks (2^24 entries of 4 bytes per
-    /// operand, plus JSON overhead).
-    pub const SUBMIT_JOB: usize = 192 * MIB;
+    /// `SubmitJob`: X's canonical bytes (2^24 entries of 4 bytes) and the model id.
+    pub const SUBMIT_JOB: usize = 72 * MIB;
     /// `Chunk` response: one chunk plus framing.
     pub const CHUNK: usize = CHUNK_SIZE + KIB;
     /// `SubmitResult` response.
@@ -113,6 +118,14 @@ pub enum MessageKind {
     GetSettlement = 20,
     /// Request: an operator's view of a node.
     NodeStatus = 21,
+    /// Request: start (or resume) the upload of a model's W.
+    RegisterModel = 22,
+    /// Request: one chunk of a model's W.
+    UploadChunk = 23,
+    /// Request: a model's signed manifest.
+    GetModel = 24,
+    /// Request: the models a node knows.
+    ListModels = 25,
     /// Response to `FetchChunk`.
     Chunk = 32,
     /// Response to `SubmitJob`.
@@ -125,11 +138,17 @@ pub enum MessageKind {
     Settlement = 36,
     /// Response to `NodeStatus`.
     NodeStatusReport = 37,
+    /// Response to `RegisterModel` and `UploadChunk`.
+    ModelUpload = 38,
+    /// Response to `GetModel`.
+    Model = 39,
+    /// Response to `ListModels`.
+    ModelList = 40,
 }
 
 impl MessageKind {
     /// All kinds, in tag order.
-    pub const ALL: [MessageKind; 18] = [
+    pub const ALL: [MessageKind; 25] = [
         Self::JobAnnounced,
         Self::ShardClaimed,
         Self::ShardProved,
@@ -142,12 +161,19 @@ impl MessageKind {
         Self::CatchUp,
         Self::GetSettlement,
         Self::NodeStatus,
+        Self::RegisterModel,
+        Self::UploadChunk,
+        Self::GetModel,
+        Self::ListModels,
         Self::Chunk,
         Self::SubmitResult,
         Self::StatusReport,
         Self::CatchUpReport,
         Self::Settlement,
         Self::NodeStatusReport,
+        Self::ModelUpload,
+        Self::Model,
+        Self::ModelList,
     ];
 
     /// The gossip kinds (those sent in signed envelopes on a topic).
@@ -188,7 +214,13 @@ impl MessageKind {
             | Self::JobStatus
             | Self::CatchUp
             | Self::GetSettlement
-            | Self::NodeStatus => limits::SMALL_REQUEST,
+            | Self::NodeStatus
+            | Self::GetModel
+            | Self::ListModels => limits::SMALL_REQUEST,
+            Self::RegisterModel | Self::Model => limits::MODEL_MANIFEST,
+            Self::UploadChunk => limits::CHUNK,
+            Self::ModelUpload => limits::MODEL_UPLOAD,
+            Self::ModelList => limits::MODEL_LIST,
             Self::NodeStatusReport => limits::NODE_STATUS_REPORT,
             Self::Settlement => limits::SETTLEMENT,
             Self::SubmitJob => limits::SUBMIT_JOB,
@@ -344,7 +376,15 @@ pub fn decode_body<T: DeserializeOwned>(kind: MessageKind, bytes: &[u8]) -> Resu
         | MessageKind::JobStatus
         | MessageKind::CatchUp
         | MessageKind::GetSettlement
-        | MessageKind::NodeStatus => decode_limited::<T, { limits::SMALL_REQUEST }>(bytes),
+        | MessageKind::NodeStatus
+        | MessageKind::GetModel
+        | MessageKind::ListModels => decode_limited::<T, { limits::SMALL_REQUEST }>(bytes),
+        MessageKind::RegisterModel | MessageKind::Model => {
+            decode_limited::<T, { limits::MODEL_MANIFEST }>(bytes)
+        }
+        MessageKind::UploadChunk => decode_limited::<T, { limits::CHUNK }>(bytes),
+        MessageKind::ModelUpload => decode_limited::<T, { limits::MODEL_UPLOAD }>(bytes),
+        MessageKind::ModelList => decode_limited::<T, { limits::MODEL_LIST }>(bytes),
         MessageKind::NodeStatusReport => decode_limited::<T, { limits::NODE_STATUS_REPORT }>(bytes),
         MessageKind::Settlement => decode_limited::<T, { limits::SETTLEMENT }>(bytes),
         MessageKind::SubmitJob => decode_limited::<T, { limits::SUBMIT_JOB }>(bytes),
@@ -549,7 +589,7 @@ mod tests {
             b: Bytes(vec![1, 2, 3]),
         };
         let frame = encode_frame(MessageKind::ShardClaimed, &value).unwrap();
-        assert_eq!(&frame[..3], &[1, 0, MessageKind::ShardClaimed.tag()]);
+        assert_eq!(&frame[..3], &[2, 0, MessageKind::ShardClaimed.tag()]);
         // Fixed-width: u32 (4) + length u64 (8) + 3 bytes.
         assert_eq!(frame.len(), 3 + 4 + 8 + 3);
         let back: Small = decode_frame(MessageKind::ShardClaimed, &frame).unwrap();
@@ -559,16 +599,16 @@ mod tests {
     #[test]
     fn unknown_version_is_refused_clearly() {
         let mut frame = encode_frame(MessageKind::ShardClaimed, &5u32).unwrap();
-        frame[0] = 2;
+        frame[0] = 3;
         let err = decode_frame::<u32>(MessageKind::ShardClaimed, &frame).unwrap_err();
         assert_eq!(
             err,
             CodecError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         );
-        assert!(err.to_string().contains("unsupported protocol version 2"));
+        assert!(err.to_string().contains("unsupported protocol version 3"));
     }
 
     #[test]
@@ -603,7 +643,7 @@ mod tests {
             decode_body::<u32>(MessageKind::ShardClaimed, &big),
             Err(CodecError::TooLarge { .. })
         ));
-        let mut frame = vec![1, 0, MessageKind::ShardClaimed.tag()];
+        let mut frame = vec![2, 0, MessageKind::ShardClaimed.tag()];
         frame.resize(limits::SHARD_CLAIMED + 1, 0);
         assert!(matches!(
             decode_frame::<u32>(MessageKind::ShardClaimed, &frame),

@@ -170,11 +170,17 @@ fn deserialize_array<'de, D: Deserializer<'de>, const N: usize>(
 }
 
 id32!(
-    /// Content-derived identity of a job: the same matrices give the same id on every peer.
+    /// Content-derived identity of a job: the same model and X give the same id on every peer.
     ///
-    /// Computed by [`crate::manifest::content_job_id`] from the dimensions and chunk ids of W and
-    /// X (see [`crate::job::JobSpec::id`]).
+    /// Computed by [`crate::manifest::content_job_id`] from the model id and the dimensions
+    /// and chunk ids of X.
     JobId
+);
+
+id32!(
+    /// Identity of a model: the hash of its owner's manifest ([`crate::model::SignedModel::id`]).
+    /// It fixes W's chunk hashes, the shard plan and every shard's verifying key.
+    ModelId
 );
 
 id32!(

@@ -10,7 +10,8 @@
 //! | [`job`] | job JSON parsing and validation, limits, canonical bytes, [`JobId`] |
 //! | [`plan`] | [`ShardPlan`]: rows of W cut into shards |
 //! | [`chunk`] | content-addressed chunks ([`ChunkId`] = blake3 of the bytes) |
-//! | [`manifest`] | [`Manifest`]: what `JobAnnounced` carries, bound to the job id |
+//! | [`model`] | [`SignedModel`]: W's chunk hashes, shard plan and keys, signed by its owner |
+//! | [`manifest`] | [`Manifest`]: what `JobAnnounced` carries (a model and X), bound to the job id |
 //! | [`codec`] | the canonical encoding (bincode 2, fixed-width ints), frames, size limits |
 //! | [`envelope`] | ed25519-signed envelopes bound to network, kind and job |
 //! | [`messages`] | gossip payloads, topics, request-response messages |
@@ -48,6 +49,7 @@ pub mod lease;
 pub mod manifest;
 pub mod matrix;
 pub mod messages;
+pub mod model;
 pub mod plan;
 pub mod status;
 pub mod validate;
@@ -62,11 +64,12 @@ pub use ed25519_dalek;
 pub use chunk::{ChunkRef, CHUNK_SIZE};
 pub use codec::{CodecError, MessageKind, WireMessage, PROTOCOL_VERSION};
 pub use envelope::{EnvelopeError, GossipPayload, SignedEnvelope};
-pub use ids::{ChunkId, JobId, NetworkId, PeerKey, SignatureBytes};
+pub use ids::{ChunkId, JobId, ModelId, NetworkId, PeerKey, SignatureBytes};
 pub use job::{JobLimits, JobSpec, JobSpecError};
 pub use lease::{Claim, ClaimOutcome, LeaseBook, LeaseRules};
 pub use manifest::{Manifest, ManifestError};
 pub use matrix::IntMatrix;
+pub use model::{ModelManifest, SignedModel};
 pub use plan::{ShardPlan, ShardRange};
 pub use status::{JobRecord, JobStatus, SettlePolicy};
 pub use validate::{GossipContext, NeedsProofCheck, Reason, Verdict};

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunk::{assemble_chunks, ChunkError, ChunkRef, CHUNK_SIZE};
 use crate::codec::{limits, to_canonical_bytes, CodecError};
-use crate::ids::{JobId, PeerKey};
-use crate::job::{JobLimits, JobSpec, JobSpecError, Operand};
-use crate::plan::{PlanError, ShardPlan, MAX_SHARDS_PER_JOB};
+use crate::ids::{JobId, ModelId, PeerKey};
+use crate::job::{JobLimits, JobSpecError, Operand};
+use crate::matrix::IntMatrix;
+use crate::model::{ModelError, SignedModel};
+use crate::plan::{PlanError, ShardPlan};
 
 /// Shape and chunk list of one operand's canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,30 +29,23 @@ pub struct BlobDescriptor {
     pub chunks: Vec<ChunkRef>,
 }
 
-/// A job as announced to the network.
+/// A job as announced to the network: a registered model and X.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The content-derived job id; must equal [`content_job_id`] of `w` and `x`.
+    /// The content-derived job id; must equal [`content_job_id`] of the model id and `x`.
     pub job: JobId,
-    /// W (m×k).
-    pub w: BlobDescriptor,
+    /// The model, with its owner's signature: W's shape and chunk hashes, the shard plan and
+    /// every shard's verifying key. Carried whole so that every peer checks the job against
+    /// the owner's keys without asking anyone (nothing of it comes from the entry peer).
+    pub model: SignedModel,
     /// X (k×n).
     pub x: BlobDescriptor,
-    /// Rows per shard: with `w.rows` it fixes the [`ShardPlan`].
-    pub rows_per_shard: u32,
     /// When the job was created (unix ms).
     pub created_ms: u64,
     /// When the result is due (unix ms).
     pub deadline_ms: u64,
-    /// The proving configuration, opaque to this crate (the prover crate names them).
-    pub config_id: u32,
     /// The entry peer that accepted the submission and signs the announcement.
     pub entry: PeerKey,
-    /// One key per shard, in shard order, computed by the entry peer from W at submission.
-    /// Workers check them against the weights they fetch before proving; verifiers check
-    /// shard proofs against them. [`Manifest::for_spec`] fills zeroed placeholders that the
-    /// entry peer replaces with the prover's commitments.
-    pub shard_keys: Vec<ShardKey>,
     /// The job's aggregator candidates: those the entry peer heard advertise the role when it
     /// created the job, at most [`MAX_JOB_AGGREGATORS`] (the first by rank for the job), in
     /// ascending key order. Every peer elects the job's aggregator and counts its failure
@@ -64,7 +59,8 @@ pub struct Manifest {
 pub const MAX_JOB_AGGREGATORS: usize = 16;
 
 /// The verifying data of one shard: the prover's commitment to the weight shard and the
-/// largest |entry| of that shard (it enters the exactness bound). Opaque to this crate.
+/// largest |entry| of that shard (it enters the exactness bound). Computed by the model's
+/// owner ([`crate::model`]); opaque to this crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ShardKey {
     /// Commitment to the weight shard (the shard's verifying key).
@@ -206,46 +202,63 @@ pub enum ManifestError {
     /// The reassembled data is not a valid job.
     #[error("reassembled job is invalid: {0}")]
     Spec(JobSpecError),
+    /// The job's model does not hold (signature, shape, plan or keys).
+    #[error("model: {0}")]
+    Model(Box<ModelError>),
+    /// X's rows do not match the model's columns.
+    #[error("X has {x_rows} rows but the model's W has {k} columns")]
+    XRows {
+        /// Rows of X.
+        x_rows: u32,
+        /// Columns of W.
+        k: u32,
+    },
     /// The manifest could not be encoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
 }
 
-/// The job id of content with these descriptors:
-/// `blake3::derive_key("starkscale/1 job id", for W then X: rows u32 LE ‖ cols u32 LE ‖
-/// total_bytes u64 LE ‖ chunk count u64 LE ‖ for each chunk: id ‖ len u32 LE)`.
-pub fn content_job_id(w: &BlobDescriptor, x: &BlobDescriptor) -> JobId {
-    let mut hasher = blake3::Hasher::new_derive_key("starkscale/1 job id");
-    for blob in [w, x] {
-        hasher.update(&blob.rows.to_le_bytes());
-        hasher.update(&blob.cols.to_le_bytes());
-        hasher.update(&blob.total_bytes.to_le_bytes());
-        hasher.update(&(blob.chunks.len() as u64).to_le_bytes());
-        for chunk in &blob.chunks {
-            hasher.update(chunk.id.as_bytes());
-            hasher.update(&chunk.len.to_le_bytes());
-        }
+/// The job id of model `model` applied to X with this descriptor:
+/// `blake3::derive_key("starkscale/2 job id", model id ‖ rows u32 LE ‖ cols u32 LE ‖
+/// total_bytes u64 LE ‖ chunk count u64 LE ‖ for each chunk of X: id ‖ len u32 LE)`.
+pub fn content_job_id(model: &ModelId, x: &BlobDescriptor) -> JobId {
+    let mut hasher = blake3::Hasher::new_derive_key("starkscale/2 job id");
+    hasher.update(model.as_bytes());
+    hasher.update(&x.rows.to_le_bytes());
+    hasher.update(&x.cols.to_le_bytes());
+    hasher.update(&x.total_bytes.to_le_bytes());
+    hasher.update(&(x.chunks.len() as u64).to_le_bytes());
+    for chunk in &x.chunks {
+        hasher.update(chunk.id.as_bytes());
+        hasher.update(&chunk.len.to_le_bytes());
     }
     JobId(*hasher.finalize().as_bytes())
+}
+
+/// The descriptor of a matrix's canonical bytes.
+pub fn describe(m: &IntMatrix, operand: Operand) -> Result<BlobDescriptor, JobSpecError> {
+    let bytes = crate::job::entries_to_bytes(m, operand)?;
+    Ok(BlobDescriptor {
+        rows: u32::try_from(m.rows()).unwrap_or(u32::MAX),
+        cols: u32::try_from(m.cols()).unwrap_or(u32::MAX),
+        total_bytes: bytes.len() as u64,
+        chunks: crate::chunk::chunk_refs(&bytes),
+    })
 }
 
 /// Per-submission settings for [`Manifest::for_spec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ManifestParams {
-    /// Rows per shard (see [`crate::plan::suggest_rows_per_shard`]).
-    pub rows_per_shard: u32,
     /// Creation time (unix ms).
     pub created_ms: u64,
     /// Deadline (unix ms).
     pub deadline_ms: u64,
-    /// Proving configuration id.
-    pub config_id: u32,
     /// The entry peer's key.
     pub entry: PeerKey,
 }
 
 impl BlobDescriptor {
-    fn check(&self, operand: Operand) -> Result<(), ManifestError> {
+    pub(crate) fn check(&self, operand: Operand) -> Result<(), ManifestError> {
         let expected = u64::from(self.rows) * u64::from(self.cols) * 4;
         if self.total_bytes != expected {
             return Err(ManifestError::TotalBytes {
@@ -279,30 +292,40 @@ impl BlobDescriptor {
     }
 }
 
+impl ManifestError {
+    /// Whether this is only over this node's limits (local policy, not misbehaviour), for the
+    /// job or for its model.
+    pub fn is_local_limit(&self) -> bool {
+        match self {
+            Self::Limits(_) => true,
+            Self::Model(e) => matches!(&**e, ModelError::Manifest(m) if m.is_local_limit()),
+            _ => false,
+        }
+    }
+}
+
 impl Manifest {
-    /// The manifest for a validated spec (computes chunk ids of W and X).
-    pub fn for_spec(spec: &JobSpec, params: ManifestParams) -> Self {
-        let (w, x) = spec.descriptors();
-        let shards = ShardPlan::from_rows_per_shard(w.rows, params.rows_per_shard)
-            .map_or(0, |p| p.shard_count() as usize);
-        Self {
-            shard_keys: vec![
-                ShardKey {
-                    commitment: [0; 32],
-                    weight_bound: 0
-                };
-                shards
-            ],
-            job: content_job_id(&w, &x),
-            w,
+    /// The manifest of a job: `model` applied to X (computes X's chunk ids). Not validated.
+    pub fn new(
+        model: SignedModel,
+        x: &IntMatrix,
+        params: ManifestParams,
+    ) -> Result<Self, JobSpecError> {
+        let operand = if x.cols() == 1 {
+            Operand::Vector
+        } else {
+            Operand::Rhs
+        };
+        let x = describe(x, operand)?;
+        Ok(Self {
+            job: content_job_id(&model.id(), &x),
+            model,
             x,
-            rows_per_shard: params.rows_per_shard,
             created_ms: params.created_ms,
             deadline_ms: params.deadline_ms,
-            config_id: params.config_id,
             entry: params.entry,
             aggregators: Vec::new(),
-        }
+        })
     }
 
     /// Names the job's aggregator candidates from the keys the entry peer heard: the first
@@ -314,65 +337,83 @@ impl Manifest {
         self.aggregators = listed;
     }
 
+    /// The model's id.
+    pub fn model_id(&self) -> ModelId {
+        self.model.id()
+    }
+
+    /// W's descriptor (from the model).
+    pub fn w(&self) -> &BlobDescriptor {
+        &self.model.manifest.w
+    }
+
+    /// Every shard's verifying key (from the model).
+    pub fn shard_keys(&self) -> &[ShardKey] {
+        &self.model.manifest.shard_keys
+    }
+
+    /// The proving configuration (from the model).
+    pub fn config_id(&self) -> u32 {
+        self.model.manifest.config_id
+    }
+
     /// m, k, n.
     pub fn dims(&self) -> (u32, u32, u32) {
-        (self.w.rows, self.w.cols, self.x.cols)
+        (self.w().rows, self.w().cols, self.x.cols)
     }
 
-    /// The shard plan.
+    /// The shard plan (the model's).
     pub fn plan(&self) -> Result<ShardPlan, PlanError> {
-        ShardPlan::from_rows_per_shard(self.w.rows, self.rows_per_shard)
+        self.model.manifest.plan()
     }
 
-    /// `blake3::derive_key("starkscale/1 manifest", canonical bytes)`; covers the job id.
+    /// `blake3::derive_key("starkscale/2 manifest", canonical bytes)`; covers the job id.
     pub fn hash(&self) -> Result<ManifestHash, CodecError> {
         let bytes = to_canonical_bytes(self)?;
-        let mut hasher = blake3::Hasher::new_derive_key("starkscale/1 manifest");
+        let mut hasher = blake3::Hasher::new_derive_key("starkscale/2 manifest");
         hasher.update(&bytes);
         Ok(ManifestHash(*hasher.finalize().as_bytes()))
     }
 
-    /// Checks everything that can be checked without the data: shapes, limits, chunk layout,
-    /// job id binding, plan, output size per shard, deadline after creation.
+    /// Checks everything that can be checked without the data: the model (its owner's
+    /// signature, shape, plan and keys), X's shape against the model and the limits, the
+    /// chunk layout, the job id binding, output size per shard, deadline after creation.
     pub fn validate(&self, limits: &JobLimits) -> Result<ShardPlan, ManifestError> {
+        let plan = self
+            .model
+            .validate(limits)
+            .map_err(|e| ManifestError::Model(Box::new(e)))?;
         let (m, k, n) = self.dims();
-        if m == 0 || k == 0 || n == 0 || self.x.rows != k {
+        if n == 0 || self.x.rows == 0 {
             return Err(ManifestError::Shape {
-                w_rows: self.w.rows,
-                w_cols: self.w.cols,
+                w_rows: m,
+                w_cols: k,
                 x_rows: self.x.rows,
                 x_cols: self.x.cols,
             });
         }
-        let over = |what: &'static str, value: u64, limit: usize| {
-            (value > limit as u64).then(|| {
-                ManifestError::Limits(JobSpecError::TooLarge {
-                    what,
-                    value: usize::try_from(value).unwrap_or(usize::MAX),
-                    limit,
-                })
-            })
-        };
+        if self.x.rows != k {
+            return Err(ManifestError::XRows {
+                x_rows: self.x.rows,
+                k,
+            });
+        }
         let (m64, k64, n64) = (u64::from(m), u64::from(k), u64::from(n));
         let checks = [
-            over("rows of matrix (m)", m64, limits.max_rows),
-            over("inner dimension (k)", k64, limits.max_k),
             over("columns of rhs (n)", n64, limits.max_n),
-            over("entries of W (m·k)", m64 * k64, limits.max_entries),
             over("entries of X (k·n)", k64 * n64, limits.max_entries),
             over("entries of Y (m·n)", m64 * n64, limits.max_entries),
         ];
         if let Some(err) = checks.into_iter().flatten().next() {
             return Err(err);
         }
-        self.w.check(Operand::Matrix)?;
         let rhs = if n == 1 {
             Operand::Vector
         } else {
             Operand::Rhs
         };
         self.x.check(rhs)?;
-        let computed = content_job_id(&self.w, &self.x);
+        let computed = content_job_id(&self.model_id(), &self.x);
         if computed != self.job {
             return Err(ManifestError::JobIdMismatch {
                 claimed: self.job,
@@ -386,19 +427,6 @@ impl Manifest {
                 limit: MAX_JOB_AGGREGATORS,
             });
         }
-        let plan = self.plan()?;
-        if plan.shard_count() > MAX_SHARDS_PER_JOB {
-            return Err(ManifestError::TooManyShards {
-                count: plan.shard_count(),
-                limit: MAX_SHARDS_PER_JOB,
-            });
-        }
-        if self.shard_keys.len() != plan.shard_count() as usize {
-            return Err(ManifestError::ShardKeys {
-                expected: plan.shard_count(),
-                found: self.shard_keys.len(),
-            });
-        }
         let rows = plan.rows_per_shard().min(m);
         let entries = u64::from(rows) * n64;
         let limit = limits::MAX_SHARD_OUTPUT_ENTRIES as u64;
@@ -407,19 +435,6 @@ impl Manifest {
                 rows,
                 n,
                 entries,
-                limit,
-            });
-        }
-        let limit = crate::job::MAX_ABS_ENTRY;
-        if let Some((shard, key)) = self
-            .shard_keys
-            .iter()
-            .enumerate()
-            .find(|(_, key)| key.weight_bound > limit.unsigned_abs())
-        {
-            return Err(ManifestError::WeightBound {
-                shard,
-                bound: key.weight_bound,
                 limit,
             });
         }
@@ -432,88 +447,72 @@ impl Manifest {
         Ok(plan)
     }
 
-    /// Checks fetched chunks of W and X against the manifest and rebuilds the job.
-    pub fn assemble<B: AsRef<[u8]>>(
+    /// Checks fetched chunks of X against the manifest and rebuilds X.
+    pub fn assemble_x<B: AsRef<[u8]>>(
         &self,
-        w_chunks: &[B],
         x_chunks: &[B],
         limits: &JobLimits,
-    ) -> Result<JobSpec, ManifestError> {
+    ) -> Result<IntMatrix, ManifestError> {
         self.validate(limits)?;
-        let (m, k, n) = self.dims();
-        let w =
-            assemble_chunks(&self.w.chunks, w_chunks).map_err(|source| ManifestError::Chunk {
-                operand: Operand::Matrix,
-                source,
-            })?;
         let x =
             assemble_chunks(&self.x.chunks, x_chunks).map_err(|source| ManifestError::Chunk {
                 operand: Operand::Rhs,
                 source,
             })?;
-        JobSpec::from_canonical_bytes(
-            (m as usize, k as usize, &w),
-            (k as usize, n as usize, &x),
-            limits,
+        crate::job::matrix_from_canonical(
+            Operand::Rhs,
+            self.x.rows as usize,
+            self.x.cols as usize,
+            &x,
         )
         .map_err(ManifestError::Spec)
     }
 }
 
-/// The canonical bytes of W and X cut into chunks, for an entry peer to store and serve.
-pub fn spec_chunks(spec: &JobSpec) -> Vec<(ChunkRef, Vec<u8>)> {
-    let mut out = Vec::new();
-    for bytes in [spec.w_bytes(), spec.x_bytes()] {
-        out.extend(
-            crate::chunk::split_into_chunks(&bytes)
-                .into_iter()
-                .map(|(r, b)| (r, b.to_vec())),
-        );
-    }
-    out
+/// `Some` error naming `what` when `value` exceeds `limit`.
+pub(crate) fn over(what: &'static str, value: u64, limit: usize) -> Option<ManifestError> {
+    (value > limit as u64).then(|| {
+        ManifestError::Limits(JobSpecError::TooLarge {
+            what,
+            value: usize::try_from(value).unwrap_or(usize::MAX),
+            limit,
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunk::split_into_chunks;
     use crate::ids::ChunkId;
+    use crate::testutil::{model_owner, seed_manifest, seed_spec};
 
-    pub(crate) fn seed_spec() -> JobSpec {
-        JobSpec::from_json(
-            include_str!("../testdata/seed-matvec-10x10.json"),
-            &JobLimits::default(),
-        )
-        .unwrap()
+    fn manifest() -> Manifest {
+        seed_manifest(PeerKey([1; 32]))
     }
 
-    fn params() -> ManifestParams {
-        ManifestParams {
-            rows_per_shard: 3,
-            created_ms: 1_000,
-            deadline_ms: 61_000,
-            config_id: 1,
-            entry: PeerKey([1; 32]),
-        }
+    fn resign(mut m: Manifest, change: impl FnOnce(&mut crate::model::ModelManifest)) -> Manifest {
+        let mut inner = m.model.manifest.clone();
+        change(&mut inner);
+        m.model = inner.sign(&model_owner()).unwrap();
+        m.job = content_job_id(&m.model_id(), &m.x);
+        m
     }
 
     #[test]
     fn a_weight_bound_no_entry_can_have_is_refused() {
-        let mut manifest = Manifest::for_spec(&seed_spec(), params());
-        manifest.shard_keys[2].weight_bound = crate::job::MAX_ABS_ENTRY as u64;
-        assert!(manifest.validate(&JobLimits::default()).is_ok());
-        manifest.shard_keys[2].weight_bound = u64::MAX;
-        let err = manifest.validate(&JobLimits::default()).unwrap_err();
-        assert!(
-            matches!(err, ManifestError::WeightBound { shard: 2, .. }),
-            "{err}"
-        );
+        let ok = resign(manifest(), |m| {
+            m.shard_keys[2].weight_bound = crate::job::MAX_ABS_ENTRY as u64
+        });
+        assert!(ok.validate(&JobLimits::default()).is_ok());
+        let bad = resign(manifest(), |m| m.shard_keys[2].weight_bound = u64::MAX);
+        let err = bad.validate(&JobLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("max |W|"), "{err}");
     }
 
     #[test]
     fn manifest_binds_to_job_id_and_validates() {
-        let spec = seed_spec();
-        let manifest = Manifest::for_spec(&spec, params());
-        assert_eq!(manifest.job, spec.id());
+        let manifest = manifest();
         let plan = manifest.validate(&JobLimits::default()).unwrap();
         assert_eq!(plan.shard_count(), 4);
         let mut forged = manifest.clone();
@@ -522,12 +521,15 @@ mod tests {
             forged.validate(&JobLimits::default()),
             Err(ManifestError::JobIdMismatch { .. })
         ));
-        let mut other_content = manifest.clone();
-        other_content.w.chunks[0].id = ChunkId([3; 32]);
+        let mut other_x = manifest.clone();
+        other_x.x.chunks[0].id = ChunkId([3; 32]);
         assert!(matches!(
-            other_content.validate(&JobLimits::default()),
+            other_x.validate(&JobLimits::default()),
             Err(ManifestError::JobIdMismatch { .. })
         ));
+        // Another model (same W, other keys) is another job.
+        let other_model = resign(manifest.clone(), |m| m.shard_keys[0].commitment[0] ^= 1);
+        assert_ne!(other_model.job, manifest.job);
         // Hash covers per-submission fields.
         let mut later = manifest.clone();
         later.deadline_ms += 1;
@@ -535,17 +537,37 @@ mod tests {
     }
 
     #[test]
-    fn layout_and_plan_checks() {
-        let manifest = Manifest::for_spec(&seed_spec(), params());
+    fn a_model_not_signed_by_its_owner_is_refused() {
+        // An entry peer that swaps a shard key (or any part of the model) without the
+        // owner's key: the signature no longer holds, whatever job id it recomputes.
+        let mut swapped = manifest();
+        swapped.model.manifest.shard_keys[1].commitment = [0xee; 32];
+        swapped.job = content_job_id(&swapped.model_id(), &swapped.x);
+        let err = swapped.validate(&JobLimits::default()).unwrap_err();
+        assert!(
+            matches!(&err, ManifestError::Model(e) if matches!(**e, ModelError::Signature { .. })),
+            "{err}"
+        );
+        // Re-signed by another key naming itself owner: a valid, different model.
+        let thief = crate::testutil::key(99);
+        let mut stolen = manifest().model.manifest;
+        stolen.owner = PeerKey::from(&thief);
+        let stolen = stolen.sign(&thief).unwrap();
+        assert_ne!(stolen.id(), manifest().model_id());
+    }
+
+    #[test]
+    fn layout_and_shape_checks() {
+        let manifest = manifest();
         let limits = JobLimits::default();
         let mut bad = manifest.clone();
-        bad.w.total_bytes += 4;
+        bad.x.total_bytes += 4;
         assert!(matches!(
             bad.validate(&limits),
             Err(ManifestError::TotalBytes { .. })
         ));
         let mut bad = manifest.clone();
-        bad.w.chunks[0].len -= 1;
+        bad.x.chunks[0].len -= 1;
         assert!(matches!(
             bad.validate(&limits),
             Err(ManifestError::ChunkLayout { .. })
@@ -557,9 +579,6 @@ mod tests {
             Err(ManifestError::ChunkCount { .. })
         ));
         let mut bad = manifest.clone();
-        bad.rows_per_shard = 0;
-        assert!(matches!(bad.validate(&limits), Err(ManifestError::Plan(_))));
-        let mut bad = manifest.clone();
         bad.deadline_ms = bad.created_ms;
         assert!(matches!(
             bad.validate(&limits),
@@ -569,12 +588,9 @@ mod tests {
         bad.x.rows = 9;
         assert!(matches!(
             bad.validate(&limits),
-            Err(ManifestError::Shape { .. })
+            Err(ManifestError::XRows { x_rows: 9, k: 10 })
         ));
-        let small = JobLimits {
-            max_entries: 50,
-            ..limits
-        };
+        let small = JobLimits { max_n: 0, ..limits };
         assert!(matches!(
             manifest.validate(&small),
             Err(ManifestError::Limits(_))
@@ -582,19 +598,19 @@ mod tests {
     }
 
     #[test]
-    fn assemble_from_chunks() {
+    fn assemble_x_from_chunks() {
         let spec = seed_spec();
-        let manifest = Manifest::for_spec(&spec, params());
-        let chunks = spec_chunks(&spec);
-        assert_eq!(chunks.len(), 2);
-        let w = vec![chunks[0].1.clone()];
-        let x = vec![chunks[1].1.clone()];
+        let manifest = manifest();
+        let chunks: Vec<Vec<u8>> = split_into_chunks(&spec.x_bytes())
+            .into_iter()
+            .map(|(_, b)| b.to_vec())
+            .collect();
         let limits = JobLimits::default();
-        assert_eq!(manifest.assemble(&w, &x, &limits).unwrap(), spec);
-        let mut tampered = w.clone();
+        assert_eq!(&manifest.assemble_x(&chunks, &limits).unwrap(), spec.x());
+        let mut tampered = chunks.clone();
         tampered[0][0] ^= 1;
         assert!(matches!(
-            manifest.assemble(&tampered, &x, &limits),
+            manifest.assemble_x(&tampered, &limits),
             Err(ManifestError::Chunk { .. })
         ));
     }

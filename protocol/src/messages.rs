@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{decode_body, decode_header, limits, Bytes, CodecError};
 use crate::codec::{MessageKind, WireMessage};
 use crate::envelope::GossipPayload;
-use crate::ids::{ChunkId, JobId, PeerKey};
+use crate::ids::{ChunkId, JobId, ModelId, PeerKey};
 use crate::manifest::Manifest;
 use crate::matrix::IntMatrix;
+use crate::model::SignedModel;
 use crate::status::JobStatus;
 
 /// Gossipsub topic names, versioned with the protocol.
@@ -23,17 +24,17 @@ pub mod topics {
     use crate::codec::MessageKind;
 
     /// Topic of `JobAnnounced`.
-    pub const JOB_ANNOUNCED: &str = "/starkscale/1/job-announced";
+    pub const JOB_ANNOUNCED: &str = "/starkscale/2/job-announced";
     /// Topic of `ShardClaimed`.
-    pub const SHARD_CLAIMED: &str = "/starkscale/1/shard-claimed";
+    pub const SHARD_CLAIMED: &str = "/starkscale/2/shard-claimed";
     /// Topic of `ShardProved`.
-    pub const SHARD_PROVED: &str = "/starkscale/1/shard-proved";
+    pub const SHARD_PROVED: &str = "/starkscale/2/shard-proved";
     /// Topic of `AggregatorHeartbeat`.
-    pub const AGGREGATOR_HEARTBEAT: &str = "/starkscale/1/aggregator-heartbeat";
+    pub const AGGREGATOR_HEARTBEAT: &str = "/starkscale/2/aggregator-heartbeat";
     /// Topic of `JobSettled`.
-    pub const JOB_SETTLED: &str = "/starkscale/1/job-settled";
+    pub const JOB_SETTLED: &str = "/starkscale/2/job-settled";
     /// Topic of `JobFailed`.
-    pub const JOB_FAILED: &str = "/starkscale/1/job-failed";
+    pub const JOB_FAILED: &str = "/starkscale/2/job-failed";
     /// All topics.
     pub const ALL: [&str; 6] = [
         JOB_ANNOUNCED,
@@ -324,16 +325,14 @@ pub enum ChunkResponse {
 /// What a client submits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Submission {
-    /// The job JSON (see [`crate::job`]).
-    Json(Bytes),
-    /// A manifest prepared by the client plus every chunk of W then X, in manifest order.
-    Chunks {
-        /// The manifest (its entry, created and deadline fields are set by the entry peer).
-        manifest: Box<Manifest>,
-        /// Chunks of W.
-        w: Vec<Bytes>,
-        /// Chunks of X.
-        x: Vec<Bytes>,
+    /// Y = W·X for a registered model (a one-off job registers its own model first).
+    Infer {
+        /// The model.
+        model: ModelId,
+        /// Columns of X (its rows are the model's k).
+        cols: u32,
+        /// X's canonical bytes (k×n, row-major, 4-byte little-endian signed entries).
+        x: Bytes,
     },
 }
 
@@ -462,6 +461,105 @@ pub struct NodeStatusReport {
     pub aggregators: Vec<PeerKey>,
     /// Jobs.
     pub jobs: Vec<JobSummary>,
+    /// The W entries per shard this node suggests for models made for jobs submitted here
+    /// (a client building a one-off model asks; the plan is still the owner's choice).
+    pub shard_entries: u64,
+}
+
+/// Request: register a model (or resume its upload). The node checks the owner's signature
+/// and the manifest, then answers with the chunks of W it still needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterModel {
+    /// The model.
+    pub model: SignedModel,
+}
+
+/// Request: one chunk of a model's W, in the order of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChunk {
+    /// The model (already registered with [`RegisterModel`]).
+    pub model: ModelId,
+    /// Index of the chunk in W's chunk list.
+    pub index: u32,
+    /// Its bytes (checked against the manifest's hash).
+    pub data: Bytes,
+}
+
+/// Response to [`RegisterModel`] and [`UploadChunk`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelUploadReply {
+    /// The node holds every chunk: the model can be used.
+    Complete {
+        /// The model id.
+        model: ModelId,
+    },
+    /// The node still needs these chunks (indices into W's chunk list, ascending; at most
+    /// [`MAX_MISSING_LISTED`], more may follow).
+    Missing {
+        /// The model id.
+        model: ModelId,
+        /// Chunk indices.
+        chunks: Vec<u32>,
+        /// How many chunks are missing in all.
+        total_missing: u32,
+    },
+    /// Refused, with what to do.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Most chunk indices one [`ModelUploadReply::Missing`] lists.
+pub const MAX_MISSING_LISTED: usize = 16 * 1024;
+
+/// Request: a model's signed manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetModel {
+    /// The model.
+    pub model: ModelId,
+}
+
+/// Response to [`GetModel`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelReply {
+    /// The model (the receiver checks the signature and that it hashes to the id it asked).
+    Found {
+        /// The signed manifest.
+        model: SignedModel,
+        /// Whether the responder holds every chunk of W.
+        complete: bool,
+    },
+    /// The responder does not know it.
+    Unknown,
+}
+
+/// Request: the models a node knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListModels {}
+
+/// One model in a [`ModelList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// The model id.
+    pub model: ModelId,
+    /// Its name.
+    pub name: String,
+    /// Its owner.
+    pub owner: PeerKey,
+    /// Rows and columns of W.
+    pub dims: (u32, u32),
+    /// Shards in its plan.
+    pub shards: u32,
+    /// Whether this node holds every chunk of W.
+    pub complete: bool,
+}
+
+/// Response to [`ListModels`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// The models, by id.
+    pub models: Vec<ModelSummary>,
 }
 
 /// Request: state sync for a peer that joined late.
@@ -531,6 +629,27 @@ impl WireMessage for NodeStatusRequest {
 impl WireMessage for NodeStatusReport {
     const KIND: MessageKind = MessageKind::NodeStatusReport;
 }
+impl WireMessage for RegisterModel {
+    const KIND: MessageKind = MessageKind::RegisterModel;
+}
+impl WireMessage for UploadChunk {
+    const KIND: MessageKind = MessageKind::UploadChunk;
+}
+impl WireMessage for GetModel {
+    const KIND: MessageKind = MessageKind::GetModel;
+}
+impl WireMessage for ListModels {
+    const KIND: MessageKind = MessageKind::ListModels;
+}
+impl WireMessage for ModelUploadReply {
+    const KIND: MessageKind = MessageKind::ModelUpload;
+}
+impl WireMessage for ModelReply {
+    const KIND: MessageKind = MessageKind::Model;
+}
+impl WireMessage for ModelList {
+    const KIND: MessageKind = MessageKind::ModelList;
+}
 impl WireMessage for CatchUp {
     const KIND: MessageKind = MessageKind::CatchUp;
 }
@@ -553,6 +672,14 @@ pub enum Request {
     GetSettlement(GetSettlement),
     /// An operator's status query.
     NodeStatus(NodeStatusRequest),
+    /// Start or resume a model upload.
+    RegisterModel(RegisterModel),
+    /// One chunk of a model's W.
+    UploadChunk(UploadChunk),
+    /// A model's manifest.
+    GetModel(GetModel),
+    /// The models a node knows.
+    ListModels(ListModels),
 }
 
 /// Any response of the request-response protocol.
@@ -570,6 +697,12 @@ pub enum Response {
     Settlement(SettlementReply),
     /// To `NodeStatus`.
     NodeStatus(NodeStatusReport),
+    /// To `RegisterModel` and `UploadChunk`.
+    ModelUpload(ModelUploadReply),
+    /// To `GetModel`.
+    Model(ModelReply),
+    /// To `ListModels`.
+    ModelList(ModelList),
 }
 
 impl Request {
@@ -582,6 +715,10 @@ impl Request {
             Self::CatchUp(m) => m.to_frame(),
             Self::GetSettlement(m) => m.to_frame(),
             Self::NodeStatus(m) => m.to_frame(),
+            Self::RegisterModel(m) => m.to_frame(),
+            Self::UploadChunk(m) => m.to_frame(),
+            Self::GetModel(m) => m.to_frame(),
+            Self::ListModels(m) => m.to_frame(),
         }
     }
 
@@ -595,6 +732,10 @@ impl Request {
             MessageKind::CatchUp => Self::CatchUp(decode_body(kind, body)?),
             MessageKind::GetSettlement => Self::GetSettlement(decode_body(kind, body)?),
             MessageKind::NodeStatus => Self::NodeStatus(decode_body(kind, body)?),
+            MessageKind::RegisterModel => Self::RegisterModel(decode_body(kind, body)?),
+            MessageKind::UploadChunk => Self::UploadChunk(decode_body(kind, body)?),
+            MessageKind::GetModel => Self::GetModel(decode_body(kind, body)?),
+            MessageKind::ListModels => Self::ListModels(decode_body(kind, body)?),
             found => {
                 return Err(CodecError::UnexpectedKind {
                     context: "request",
@@ -615,6 +756,9 @@ impl Response {
             Self::CatchUp(m) => m.to_frame(),
             Self::Settlement(m) => m.to_frame(),
             Self::NodeStatus(m) => m.to_frame(),
+            Self::ModelUpload(m) => m.to_frame(),
+            Self::Model(m) => m.to_frame(),
+            Self::ModelList(m) => m.to_frame(),
         }
     }
 
@@ -628,6 +772,9 @@ impl Response {
             MessageKind::CatchUpReport => Self::CatchUp(decode_body(kind, body)?),
             MessageKind::Settlement => Self::Settlement(decode_body(kind, body)?),
             MessageKind::NodeStatusReport => Self::NodeStatus(decode_body(kind, body)?),
+            MessageKind::ModelUpload => Self::ModelUpload(decode_body(kind, body)?),
+            MessageKind::Model => Self::Model(decode_body(kind, body)?),
+            MessageKind::ModelList => Self::ModelList(decode_body(kind, body)?),
             found => {
                 return Err(CodecError::UnexpectedKind {
                     context: "response",

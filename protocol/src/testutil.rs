@@ -4,11 +4,12 @@ use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
 use crate::codec::Bytes;
-use crate::ids::{ChunkId, JobId, PeerKey};
+use crate::ids::{ChunkId, JobId, ModelId, PeerKey};
 use crate::job::{JobLimits, JobSpec};
-use crate::manifest::{BlobDescriptor, Manifest, ManifestParams};
+use crate::manifest::{BlobDescriptor, Manifest, ManifestParams, ShardKey};
 use crate::matrix::IntMatrix;
 use crate::messages::*;
+use crate::model::{ModelManifest, SignedModel};
 use crate::status::JobStatus;
 
 /// A signing key from a one-byte seed.
@@ -28,18 +29,40 @@ pub fn seed_spec() -> JobSpec {
 /// Creation time of [`seed_manifest`].
 pub const T0: u64 = 1_700_000_000_000;
 
+/// The owner of [`seed_model`].
+pub fn model_owner() -> SigningKey {
+    key(200)
+}
+
+/// The seed job's W as a model of 4 shards of 3, 3, 3, 1 rows, signed by [`model_owner`].
+/// Its shard keys are placeholders (this crate has no prover): protocol tests only.
+pub fn seed_model() -> SignedModel {
+    let keys = vec![
+        ShardKey {
+            commitment: [7; 32],
+            weight_bound: 9,
+        };
+        4
+    ];
+    let owner = model_owner();
+    ModelManifest::for_weights("seed", seed_spec().w(), 3, 1, keys, PeerKey::from(&owner))
+        .unwrap()
+        .sign(&owner)
+        .unwrap()
+}
+
 /// The seed job's manifest: 4 shards of 3, 3, 3, 1 rows; 10 minutes to the deadline.
 pub fn seed_manifest(entry: PeerKey) -> Manifest {
-    Manifest::for_spec(
-        &seed_spec(),
+    Manifest::new(
+        seed_model(),
+        seed_spec().x(),
         ManifestParams {
-            rows_per_shard: 3,
             created_ms: T0,
             deadline_ms: T0 + 600_000,
-            config_id: 1,
             entry,
         },
     )
+    .unwrap()
 }
 
 /// A claim by `key` on shard 0 of a fixed job.
@@ -94,37 +117,54 @@ pub fn arb_blob() -> impl Strategy<Value = BlobDescriptor> {
         })
 }
 
+pub fn arb_model() -> impl Strategy<Value = SignedModel> {
+    (
+        ".{0,12}",
+        arb_blob(),
+        any::<u32>(),
+        any::<u32>(),
+        arb_peer(),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(
+            |(name, w, rows_per_shard, config_id, owner, sig)| SignedModel {
+                manifest: ModelManifest {
+                    name,
+                    w,
+                    rows_per_shard,
+                    config_id,
+                    shard_keys: vec![
+                        ShardKey {
+                            commitment: [7; 32],
+                            weight_bound: 127
+                        };
+                        (rows_per_shard % 5) as usize
+                    ],
+                    owner,
+                },
+                signature: crate::ids::SignatureBytes([sig, sig].concat().try_into().unwrap()),
+            },
+        )
+}
+
 pub fn arb_manifest() -> impl Strategy<Value = Manifest> {
     (
         arb_job(),
+        arb_model(),
         arb_blob(),
-        arb_blob(),
-        any::<u32>(),
         any::<u64>(),
         any::<u64>(),
-        any::<u32>(),
         arb_peer(),
     )
-        .prop_map(
-            |(job, w, x, rows_per_shard, created_ms, deadline_ms, config_id, entry)| Manifest {
-                job,
-                w,
-                x,
-                rows_per_shard,
-                created_ms,
-                deadline_ms,
-                config_id,
-                entry,
-                shard_keys: vec![
-                    crate::manifest::ShardKey {
-                        commitment: [7; 32],
-                        weight_bound: 127
-                    };
-                    (rows_per_shard % 5) as usize
-                ],
-                aggregators: vec![entry],
-            },
-        )
+        .prop_map(|(job, model, x, created_ms, deadline_ms, entry)| Manifest {
+            job,
+            model,
+            x,
+            created_ms,
+            deadline_ms,
+            entry,
+            aggregators: vec![entry],
+        })
 }
 
 pub fn arb_claimed() -> impl Strategy<Value = ShardClaimed> {
@@ -270,25 +310,32 @@ pub fn arb_status() -> impl Strategy<Value = JobStatus> {
 pub fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         any::<[u8; 32]>().prop_map(|id| Request::FetchChunk(FetchChunk { id: ChunkId(id) })),
-        (arb_bytes(64), prop::option::of(any::<u64>())).prop_map(|(json, deadline_ms)| {
-            Request::SubmitJob(SubmitJob {
-                submission: Submission::Json(json),
-                deadline_ms,
+        (
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            arb_bytes(64),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(|(model, cols, x, deadline_ms)| {
+                Request::SubmitJob(SubmitJob {
+                    submission: Submission::Infer {
+                        model: ModelId(model),
+                        cols,
+                        x,
+                    },
+                    deadline_ms,
+                })
+            }),
+        arb_model().prop_map(|model| Request::RegisterModel(RegisterModel { model })),
+        (any::<[u8; 32]>(), any::<u32>(), arb_bytes(64)).prop_map(|(model, index, data)| {
+            Request::UploadChunk(UploadChunk {
+                model: ModelId(model),
+                index,
+                data,
             })
         }),
-        (
-            arb_manifest(),
-            prop::collection::vec(arb_bytes(16), 0..3),
-            prop::collection::vec(arb_bytes(16), 0..3)
-        )
-            .prop_map(|(manifest, w, x)| Request::SubmitJob(SubmitJob {
-                submission: Submission::Chunks {
-                    manifest: Box::new(manifest),
-                    w,
-                    x
-                },
-                deadline_ms: None,
-            })),
+        any::<[u8; 32]>().prop_map(|m| Request::GetModel(GetModel { model: ModelId(m) })),
+        Just(Request::ListModels(ListModels {})),
         arb_job().prop_map(|job| Request::JobStatus(JobStatusRequest { job })),
         any::<(u64, u64)>()
             .prop_map(|(since_ms, cursor)| Request::CatchUp(CatchUp { since_ms, cursor })),
@@ -301,6 +348,34 @@ pub fn arb_request() -> impl Strategy<Value = Request> {
 
 pub fn arb_response() -> impl Strategy<Value = Response> {
     prop_oneof![
+        (
+            any::<[u8; 32]>(),
+            prop::collection::vec(any::<u32>(), 0..5),
+            any::<u32>()
+        )
+            .prop_map(|(m, chunks, total_missing)| Response::ModelUpload(
+                ModelUploadReply::Missing {
+                    model: ModelId(m),
+                    chunks,
+                    total_missing
+                }
+            )),
+        any::<[u8; 32]>()
+            .prop_map(|m| Response::ModelUpload(ModelUploadReply::Complete { model: ModelId(m) })),
+        ".{0,30}".prop_map(|reason| Response::ModelUpload(ModelUploadReply::Rejected { reason })),
+        (arb_model(), any::<bool>())
+            .prop_map(|(model, complete)| Response::Model(ModelReply::Found { model, complete })),
+        Just(Response::Model(ModelReply::Unknown)),
+        (arb_model(), any::<bool>()).prop_map(|(m, complete)| Response::ModelList(ModelList {
+            models: vec![ModelSummary {
+                model: m.id(),
+                name: m.manifest.name.clone(),
+                owner: m.owner(),
+                dims: (m.manifest.w.rows, m.manifest.w.cols),
+                shards: 3,
+                complete,
+            }]
+        })),
         arb_bytes(64).prop_map(|b| Response::Chunk(ChunkResponse::Found(b))),
         Just(Response::Chunk(ChunkResponse::NotFound)),
         arb_job().prop_map(|job| Response::SubmitResult(SubmitResult::Accepted { job })),
@@ -338,6 +413,7 @@ pub fn arb_response() -> impl Strategy<Value = Response> {
                     now_ms,
                     peers: vec!["12D3KooW".into()],
                     aggregators: vec![node],
+                    shard_entries: now_ms,
                     jobs: vec![crate::messages::JobSummary {
                         report: StatusReport {
                             job,

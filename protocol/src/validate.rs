@@ -422,7 +422,7 @@ pub fn validate_job_announced(
         match manifest.validate(&ctx.limits) {
             Ok(_) => {}
             // Limits are local policy: a bigger job is not misbehaviour.
-            Err(e @ ManifestError::Limits(_)) => return ignore(Reason::Manifest(e)),
+            Err(e) if e.is_local_limit() => return ignore(Reason::Manifest(e)),
             Err(e) => return reject(Reason::Manifest(e)),
         }
         if ctx.now_ms >= manifest.deadline_ms {
@@ -498,7 +498,7 @@ pub fn validate_shard_proved(
                 count,
             });
         };
-        config(record.manifest.config_id, msg.config_id)?;
+        config(record.manifest.config_id(), msg.config_id)?;
         let (rows, cols) = (range.len() as usize, record.manifest.x.cols as usize);
         if (msg.output.rows(), msg.output.cols()) != (rows, cols) {
             return reject(Reason::Dimensions {
@@ -562,7 +562,7 @@ pub fn validate_job_settled(
         let env = open::<JobSettled>(bytes, ctx)?;
         let msg = env.message();
         let record = open_job(ctx, &msg.job)?;
-        config(record.manifest.config_id, msg.config_id)?;
+        config(record.manifest.config_id(), msg.config_id)?;
         field_size(
             "settlement",
             msg.settlement.len(),

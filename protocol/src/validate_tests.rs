@@ -158,7 +158,7 @@ fn job_announced() {
     // Over local limits: ignored, not penalised.
     let small = GossipContext {
         limits: JobLimits {
-            max_entries: 10,
+            max_model_entries: 10,
             ..JobLimits::default()
         },
         ..fresh_ctx

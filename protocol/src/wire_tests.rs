@@ -55,9 +55,9 @@ where
     prop_assert!(SignedEnvelope::<T>::from_frame(&padded, &net()).is_err());
     // Another version fails clearly.
     let mut v2 = frame.clone();
-    v2[0] = 2;
+    v2[0] = 3;
     let err = SignedEnvelope::<T>::from_frame(&v2, &net()).unwrap_err();
-    prop_assert!(err.to_string().contains("unsupported protocol version 2"));
+    prop_assert!(err.to_string().contains("unsupported protocol version 3"));
     Ok(())
 }
 
@@ -145,7 +145,7 @@ proptest! {
         tag in prop::sample::select(MessageKind::ALL.to_vec()),
         body in prop::collection::vec(any::<u8>(), 0..600),
     ) {
-        let mut frame = vec![1, 0, tag.tag()];
+        let mut frame = vec![2, 0, tag.tag()];
         frame.extend_from_slice(&body);
         // Gossip kinds need a signature, so they can never be accepted.
         let accepted = decode_everything(&frame);
@@ -161,7 +161,7 @@ proptest! {
 fn oversized_frames_are_refused_before_decoding() {
     for kind in MessageKind::ALL {
         let limit = kind.max_frame_bytes();
-        let mut frame = vec![1, 0, kind.tag()];
+        let mut frame = vec![2, 0, kind.tag()];
         frame.resize(limit + 1, 0);
         let err = crate::codec::decode_header(&frame).unwrap_err();
         assert!(
@@ -223,7 +223,7 @@ fn catch_up_report_respects_its_budget() {
 fn topics_are_versioned_and_map_to_kinds() {
     for kind in MessageKind::GOSSIP {
         let topic = topics::for_kind(kind).unwrap();
-        assert!(topic.starts_with("/starkscale/1/"));
+        assert!(topic.starts_with("/starkscale/2/"));
         assert_eq!(topics::kind_of(topic), Some(kind));
     }
     assert_eq!(topics::for_kind(MessageKind::FetchChunk), None);

@@ -52,8 +52,11 @@ pub fn tune(cfg: &mut NodeConfig) {
     cfg.settle = settle_policy();
     cfg.job_deadline = Duration::from_secs(90);
     // Jobs of a few thousand entries split into several shards.
-    cfg.shard_entries = 1 << 10;
+    cfg.shard_entries = SHARD_ENTRIES;
 }
+
+/// Target W entries per shard of the scenarios' jobs.
+pub const SHARD_ENTRIES: u64 = 1 << 10;
 
 /// Nodes that can be crashed and restarted (same data directory and key).
 pub struct Cluster {
@@ -476,7 +479,7 @@ pub async fn run_scenario(seed: u64, params: ScenarioParams) -> anyhow::Result<S
     let mut candidates: Vec<usize> = (1..nodes).collect();
     let mut crash_set = Vec::new();
     if rng.gen_bool(0.5) {
-        let ranked = rank_aggregators(&specs[0].1.id(), &keys);
+        let ranked = rank_aggregators(&crate::job_id(&specs[0].1, SHARD_ENTRIES), &keys);
         if let Some(first) = ranked
             .first()
             .and_then(|k| keys.iter().position(|x| x == k))
@@ -574,7 +577,10 @@ pub async fn run_scenario(seed: u64, params: ScenarioParams) -> anyhow::Result<S
     let cheater_keys: BTreeSet<PeerKey> = adversaries.iter().map(|a| a.key).collect();
     for i in cluster.running() {
         for ((_, spec), want) in specs.iter().zip(&expected) {
-            let Some(view) = cluster.job_view(i, &spec.id()).await else {
+            let Some(view) = cluster
+                .job_view(i, &crate::job_id(spec, SHARD_ENTRIES))
+                .await
+            else {
                 continue;
             };
             report.bad_proofs_accepted += view

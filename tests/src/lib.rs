@@ -29,3 +29,13 @@ pub async fn submit(
 ) -> anyhow::Result<Outcome> {
     client::submit(json.as_bytes(), &net.addrs[via], timeout, |_| {}).await
 }
+
+/// The id of the job `spec` becomes when submitted as a job file through a peer whose
+/// `shard_entries` is `shard_entries` (its one-off model's setup included: CPU-bound).
+pub fn job_id(
+    spec: &starkscale_protocol::JobSpec,
+    shard_entries: u64,
+) -> starkscale_protocol::JobId {
+    starkscale_node::models::one_off_job_id(spec, shard_entries)
+        .expect("a valid job spec has a one-off model")
+}

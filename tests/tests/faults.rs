@@ -20,6 +20,11 @@ use starkscale_protocol::{JobLimits, JobSpec};
 use starkscale_tests::adversary::{Adversary, Cheat};
 use starkscale_tests::chaos::{self, adversary, tune, wait_connected, Cluster, JobEnd};
 
+/// The job id of `spec` submitted to a cluster tuned by [`tune`].
+fn id_of(spec: &JobSpec) -> JobId {
+    starkscale_tests::job_id(spec, chaos::SHARD_ENTRIES)
+}
+
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const NODES: usize = 4;
@@ -102,7 +107,7 @@ async fn against(cheat: Cheat, seed: u64) -> (usize, usize, u64) {
     adv.know(&spec);
     let out = settle_exact(&cluster, &json, &spec).await;
     assert!(out.verified.credits.iter().all(|c| c.worker != adv.key));
-    assert_eq!(credited_to(&cluster, &spec.id(), &adv.key).await, 0);
+    assert_eq!(credited_to(&cluster, &id_of(&spec), &adv.key).await, 0);
     assert_ne!(out.verified.aggregator, adv.key);
     // Let late verdicts land.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -173,7 +178,7 @@ async fn a_peer_that_claims_everything_and_proves_nothing_only_delays_the_job() 
     let mut held = 0;
     while held == 0 && Instant::now() < deadline {
         for node in 0..NODES {
-            if let Some(view) = cluster.job_view(node, &spec.id()).await {
+            if let Some(view) = cluster.job_view(node, &id_of(&spec)).await {
                 held += view
                     .shards
                     .iter()
@@ -189,7 +194,7 @@ async fn a_peer_that_claims_everything_and_proves_nothing_only_delays_the_job() 
         .unwrap()
         .expect("the job settles after the hog's leases lapse");
     assert_eq!(out.verified.result, spec.reference_product().unwrap());
-    assert_eq!(credited_to(&cluster, &spec.id(), &adv.key).await, 0);
+    assert_eq!(credited_to(&cluster, &id_of(&spec), &adv.key).await, 0);
     adv.shutdown().await;
     cluster.shutdown().await;
 }
@@ -213,7 +218,7 @@ async fn job_led_by(cluster: &Cluster, adv: &Adversary, from: u64) -> (String, J
     keys.push(adv.key);
     let (json, spec) = (from..)
         .map(job)
-        .find(|(_, spec)| rank_aggregators(&spec.id(), &keys)[0] == adv.key)
+        .find(|(_, spec)| rank_aggregators(&id_of(spec), &keys)[0] == adv.key)
         .unwrap();
     adv.know(&spec);
     (json, spec)
@@ -353,7 +358,7 @@ async fn workers_killed_mid_shard_lose_their_leases_and_others_prove() {
     // Kill the first two workers other than node 0 seen holding a lease.
     let mut killed = BTreeSet::new();
     while killed.len() < 2 {
-        let holder = wait_for(&cluster, 0, &spec.id(), |v| {
+        let holder = wait_for(&cluster, 0, &id_of(&spec), |v| {
             v.shards
                 .iter()
                 .filter(|s| s.state == "leased")
@@ -383,16 +388,16 @@ async fn the_next_aggregator_takes_over_when_the_elected_one_is_killed() {
     // A job whose elected aggregator is not the entry node.
     let (json, spec) = (200..)
         .map(job)
-        .find(|(_, s)| rank_aggregators(&s.id(), &keys)[0] != keys[0])
+        .find(|(_, s)| rank_aggregators(&id_of(s), &keys)[0] != keys[0])
         .unwrap();
-    let elected = rank_aggregators(&spec.id(), &keys)[0];
+    let elected = rank_aggregators(&id_of(&spec), &keys)[0];
     let victim = keys.iter().position(|k| *k == elected).unwrap();
     cluster.crash(victim).await;
     let out = settle_exact(&cluster, &json, &spec).await;
     assert_ne!(out.verified.aggregator, elected);
     assert_eq!(
         out.verified.aggregator,
-        rank_aggregators(&spec.id(), &keys)[1]
+        rank_aggregators(&id_of(&spec), &keys)[1]
     );
     cluster.shutdown().await;
 }
@@ -440,15 +445,15 @@ async fn two_halves_of_a_split_network_settle_their_jobs_and_agree_after_healing
         spec_b.reference_product().unwrap()
     );
     // Neither half has heard of the other's job.
-    assert!(cluster.job_view(4, &spec_a.id()).await.is_none());
-    assert!(cluster.job_view(1, &spec_b.id()).await.is_none());
+    assert!(cluster.job_view(4, &id_of(&spec_a)).await.is_none());
+    assert!(cluster.job_view(1, &id_of(&spec_b)).await.is_none());
     cluster.heal(&a, &b).await.unwrap();
     // After healing, every node learns both settlements.
     let started = now_ms();
     for spec in [&spec_a, &spec_b] {
         let want = starkscale_protocol::messages::result_hash(&spec.reference_product().unwrap());
         for i in 0..6 {
-            let settled = wait_for(&cluster, i, &spec.id(), |v| match v.report.status {
+            let settled = wait_for(&cluster, i, &id_of(spec), |v| match v.report.status {
                 JobStatus::Settled { result_hash } => Some(result_hash),
                 _ => None,
             })
@@ -457,7 +462,7 @@ async fn two_halves_of_a_split_network_settle_their_jobs_and_agree_after_healing
                 settled,
                 want,
                 "node {i} settled job {} with another result",
-                spec.id()
+                id_of(spec)
             );
         }
     }

@@ -104,10 +104,32 @@ async fn bad_jobs_are_refused_with_a_clear_message() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("exceeds the exact-result bound"), "{err}");
-    // …and the entry peer refuses it too when it is sent raw, past the client's checks.
+    // …and the entry peer refuses it too when it is sent raw, past the client's checks: a
+    // model of large weights registered, then an X that would wrap against it.
+    // Weights of 5·10^8 are exact against |X| ≤ 1 (k = 2), so the owner's setup accepts them.
+    let w = starkscale_protocol::IntMatrix::new(1, 2, vec![500_000_000; 2]).unwrap();
+    let owner = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let model = starkscale_node::models::build("big", &w, 1, &owner).unwrap();
+    let id = starkscale_node::client::register(
+        &net.addrs[0],
+        &model,
+        &w,
+        Duration::from_secs(10),
+        |_| {},
+    )
+    .await
+    .unwrap();
     let session = Session::connect(&net.addrs[0]).await.unwrap();
+    let x = [2_000_000_000i32; 2]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     let raw = Request::SubmitJob(SubmitJob {
-        submission: Submission::Json(Bytes(wrap.into_bytes())),
+        submission: Submission::Infer {
+            model: id,
+            cols: 1,
+            x: Bytes(x),
+        },
         deadline_ms: None,
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -131,9 +131,9 @@ impl Behaviour {
             .with_peer_score(peer_score_params(), peer_score_thresholds())
             .map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
         let identify =
-            identify::Behaviour::new(identify::Config::new("/starkscale/1".into(), key.public()));
+            identify::Behaviour::new(identify::Config::new("/starkscale/2".into(), key.public()));
         let peer_id = key.public().to_peer_id();
-        let mut kad_config = kad::Config::new(StreamProtocol::new("/starkscale/1/kad"));
+        let mut kad_config = kad::Config::new(StreamProtocol::new("/starkscale/2/kad"));
         kad_config.set_query_timeout(Duration::from_secs(30));
         let mut kademlia =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);

@@ -12,7 +12,7 @@ use libp2p::request_response;
 use libp2p::StreamProtocol;
 
 /// The request-response protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/starkscale/1/rpc");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/starkscale/2/rpc");
 
 /// Largest request or response frame (a chunk plus envelope, or a settlement).
 pub const MAX_FRAME: usize = starkscale_protocol::codec::limits::MAX_FRAME + 1024;

@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub rules: LeaseRules,
     /// Settlement timing (aggregator takeover, expiry). Network-wide, like `rules`.
     pub settle: SettlePolicy,
+    /// Memory for proving keys kept between jobs (bytes); 0 keeps none.
+    pub key_cache_bytes: u64,
 }
 
 impl NodeConfig {
@@ -63,12 +65,21 @@ impl NodeConfig {
             metrics_listen: None,
             rules: LeaseRules::default(),
             settle: SettlePolicy::default(),
+            key_cache_bytes: DEFAULT_KEY_CACHE_BYTES,
         }
     }
 }
 
+/// Memory for proving keys kept between jobs unless configured otherwise: 2 GiB.
+pub const DEFAULT_KEY_CACHE_BYTES: u64 = 2 << 30;
+
 /// The network name used unless configured otherwise.
 pub const DEFAULT_NETWORK: &str = "starkscale-local";
+
+/// How long after a job's creation a peer without a shard's proving key leaves the shard to
+/// peers that kept it (for a model with earlier jobs). After it, anyone claims: a crashed or
+/// busy key holder delays a shard by this much at most.
+pub(super) const KEY_HOLDER_HEAD_START_MS: u64 = 700;
 
 /// Heartbeat period of aggregators.
 pub(super) const HEARTBEAT_EVERY_MS: u64 = 5_000;

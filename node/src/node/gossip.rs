@@ -521,8 +521,10 @@ impl Node {
         persist: bool,
     ) -> anyhow::Result<u32> {
         let job = manifest.job;
+        let model = manifest.model.clone();
         // After `add_job`, which drops an earlier round's stored frames first.
         let shards = self.add_job(manifest, frame.clone())?;
+        self.model_used(&model);
         if persist {
             self.persist(&job, FrameKind::Announce, &[], &frame);
         }

@@ -11,6 +11,7 @@ mod candidates;
 mod config;
 mod gossip;
 mod handle;
+mod models;
 mod restore;
 mod rpc;
 mod state;
@@ -19,8 +20,8 @@ mod worker;
 
 pub use config::{NodeConfig, DEFAULT_NETWORK};
 pub use handle::{NodeHandle, NodeStats};
-pub use rpc::prepare;
-pub use worker::{fetch_chunks, prove_shard};
+pub use rpc::prepare_infer;
+pub use worker::{fetch_chunks, prove_rows, prove_shard, setup_shard};
 
 use config::*;
 use state::{Internal, Node, Origin};
@@ -82,6 +83,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let key = identity.signing_key();
     let me = PeerKey::from(&key);
     let (rules, settle) = (cfg.rules, cfg.settle);
+    let cfg_key_cache_bytes = cfg.key_cache_bytes;
     let mut node = Node {
         network: NetworkId::from_name(&cfg.network),
         cfg,
@@ -115,6 +117,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             starkscale_protocol::catchup::CatchUpLedger::new(CATCH_UP_WINDOW_MS),
         )),
         submit_gate: Default::default(),
+        keys: std::sync::Arc::new(std::sync::Mutex::new(crate::models::KeyCache::new(
+            cfg_key_cache_bytes,
+        ))),
+        models: Default::default(),
+        uploads: Default::default(),
     };
     let stats = node.stats.clone();
     let handle_metrics = node.metrics.clone();

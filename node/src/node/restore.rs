@@ -19,6 +19,7 @@ impl Node {
     /// was stored (so jobs past their deadline are restored too, and proofs this node verified
     /// and credited keep their credit whatever claims were stored beside them).
     pub(super) fn restore(&mut self) -> anyhow::Result<()> {
+        self.restore_models()?;
         for (job_bytes, frames) in self.db.frames()? {
             let job = JobId(job_bytes);
             for (kind, id, frame) in frames {

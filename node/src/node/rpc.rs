@@ -5,16 +5,15 @@ use libp2p::PeerId;
 use starkscale_protocol::chunk::split_into_chunks;
 use starkscale_protocol::codec::Bytes;
 use starkscale_protocol::election::aggregator_at;
-use starkscale_protocol::ids::JobId;
+use starkscale_protocol::ids::{JobId, ModelId};
 use starkscale_protocol::lease::ShardState;
-use starkscale_protocol::manifest::{Manifest, ManifestParams, ShardKey};
+use starkscale_protocol::manifest::{Manifest, ManifestParams};
 use starkscale_protocol::messages::{
-    topics, CatchUp, CatchUpReport, ChunkResponse, JobAnnounced, JobSummary, NodeStatusReport,
-    NodeStatusRequest, Request, Response, SettlementReply, ShardSummary, StatusReply, Submission,
-    SubmitJob, SubmitResult,
+    topics, CatchUp, CatchUpReport, ChunkResponse, GetModel, JobAnnounced, JobSummary, ModelReply,
+    NodeStatusReport, NodeStatusRequest, Request, Response, SettlementReply, ShardSummary,
+    StatusReply, Submission, SubmitJob, SubmitResult,
 };
-use starkscale_protocol::plan::suggest_rows_per_shard;
-use starkscale_protocol::{JobLimits, JobSpec, SignedEnvelope};
+use starkscale_protocol::{JobLimits, SignedEnvelope};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info};
 
 use super::{now_ms, Internal, Node};
-use crate::convert::to_prover;
 
 /// Submissions prepared (parsed, committed, stored) at once on the blocking pool.
 const PREPARING_AT_ONCE: usize = 2;
@@ -107,57 +105,69 @@ pub(crate) enum Prepared {
     New(Box<Manifest>),
 }
 
-/// Validates a job and computes its manifest (with each shard's weight commitment).
-/// CPU-bound: runs on the blocking pool.
-pub fn prepare(
-    spec: &JobSpec,
-    entry: starkscale_protocol::ids::PeerKey,
-    deadline_ms: u64,
-    shard_entries: u64,
+/// Builds the manifest of `model` applied to X (canonical bytes, k×`cols`), checks it and
+/// the exactness bound, and returns it with X's chunks. No setup: the keys are the owner's.
+/// CPU-bound (parsing, hashing): runs on the blocking pool.
+pub fn prepare_infer(
+    model: starkscale_protocol::SignedModel,
+    cols: u32,
+    x_bytes: &[u8],
+    params: ManifestParams,
+    limits: &JobLimits,
 ) -> anyhow::Result<(Manifest, Vec<Vec<u8>>)> {
-    let (m, k, n) = (spec.m() as u32, spec.k() as u32, spec.n() as u32);
-    starkscale_prover::check_exact(spec.k(), spec.w().max_abs(), spec.x().max_abs())?;
-    // Until recursive aggregation exists the settlement carries every shard proof, so cap the
-    // number of shards to what fits in one settlement (each proof opens a W row per query).
-    let proof_estimate =
-        starkscale_prover::config::NUM_QUERIES as u64 * u64::from(k) * 4 + (96 << 10);
-    let budget = starkscale_protocol::codec::limits::MAX_SETTLEMENT_BYTES as u64 * 3 / 4;
-    let max_shards = (budget / proof_estimate).max(1) as u32;
-    let rows_per_shard = suggest_rows_per_shard(m, k, n, shard_entries).max(m.div_ceil(max_shards));
-    let now = now_ms();
-    let mut manifest = Manifest::for_spec(
-        spec,
-        ManifestParams {
-            rows_per_shard,
-            created_ms: now,
-            deadline_ms,
-            config_id: starkscale_prover::CONFIG_ID,
-            entry,
-        },
-    );
-    let plan = manifest.plan()?;
-    let w = to_prover(spec.w())?;
-    manifest.shard_keys = plan
-        .shards()
-        .map(|range| {
-            let shard = w.row_block(range.rows.start as usize, range.rows.end as usize)?;
-            let pk = starkscale_prover::setup(&shard)?;
-            let vk = pk.verifying_key();
-            Ok(ShardKey {
-                commitment: vk.commitment_bytes(),
-                weight_bound: vk.weight_bound,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let mut chunks = Vec::new();
-    for bytes in [spec.w_bytes(), spec.x_bytes()] {
-        chunks.extend(
-            split_into_chunks(&bytes)
-                .into_iter()
-                .map(|(_, c)| c.to_vec()),
+    let id = model.id();
+    let k = model.manifest.w.cols as usize;
+    let rows_needed = (cols as usize).saturating_mul(k).saturating_mul(4);
+    if cols == 0 || x_bytes.len() != rows_needed {
+        anyhow::bail!(
+            "X has {} bytes; model {id} needs X with {k} rows (its W is {}x{k}), so {cols} columns take {rows_needed} bytes",
+            x_bytes.len(),
+            model.manifest.w.rows,
         );
     }
+    let operand = if cols == 1 {
+        starkscale_protocol::job::Operand::Vector
+    } else {
+        starkscale_protocol::job::Operand::Rhs
+    };
+    let x = starkscale_protocol::job::matrix_from_canonical(operand, k, cols as usize, x_bytes)?;
+    let w_bound = model
+        .manifest
+        .shard_keys
+        .iter()
+        .map(|key| key.weight_bound)
+        .max()
+        .unwrap_or(0);
+    starkscale_prover::check_exact(k, w_bound, x.max_abs())?;
+    let manifest = Manifest::new(model, &x, params)?;
+    manifest.validate(limits)?;
+    let chunks = split_into_chunks(x_bytes)
+        .into_iter()
+        .map(|(_, c)| c.to_vec())
+        .collect();
     Ok((manifest, chunks))
+}
+
+/// Asks `peers` in turn for model `id`; the first answer that is validly signed and hashes to
+/// `id` is taken (a model is self-certifying, so any peer may serve it).
+pub(super) async fn fetch_model(
+    net: &crate::network::Client,
+    peers: &[PeerId],
+    id: ModelId,
+    limits: &JobLimits,
+) -> Option<starkscale_protocol::SignedModel> {
+    let request = Request::GetModel(GetModel { model: id }).to_frame().ok()?;
+    for peer in peers {
+        let Ok(bytes) = net.request(*peer, request.clone()).await else {
+            continue;
+        };
+        if let Ok(Response::Model(ModelReply::Found { model, .. })) = Response::from_frame(&bytes) {
+            if model.id() == id && model.validate(limits).is_ok() {
+                return Some(model);
+            }
+        }
+    }
+    None
 }
 
 fn respond_frame(response: &Response) -> Vec<u8> {
@@ -201,6 +211,10 @@ impl Node {
                 },
             ),
             Request::CatchUp(req) => Response::CatchUp(self.catch_up_report(req)),
+            Request::RegisterModel(req) => Response::ModelUpload(self.on_register_model(peer, req)),
+            Request::UploadChunk(req) => Response::ModelUpload(self.on_upload_chunk(peer, req)),
+            Request::GetModel(req) => Response::Model(self.model_reply(&req.model)),
+            Request::ListModels(req) => Response::ModelList(self.model_list(req)),
             Request::NodeStatus(req) => Response::NodeStatus(self.node_status(req).await),
         };
         let _ = self.net.respond(channel, respond_frame(&response)).await;
@@ -262,6 +276,7 @@ impl Node {
             peers,
             aggregators,
             jobs,
+            shard_entries: self.cfg.shard_entries,
         }
     }
 
@@ -335,11 +350,11 @@ impl Node {
     /// admitted it waits for a preparation slot, then is parsed and prepared on the blocking
     /// pool, which reports back with [`Internal::SubmissionReady`].
     async fn on_submit(&mut self, peer: PeerId, req: SubmitJob, channel: ResponseChannel<Vec<u8>>) {
-        let Submission::Json(Bytes(bytes)) = req.submission else {
-            let reason =
-                "chunked submissions are not supported by this node yet: send the job JSON";
-            return self.refuse_submission(channel, reason.into()).await;
-        };
+        let Submission::Infer {
+            model: model_id,
+            cols,
+            x: Bytes(bytes),
+        } = req.submission;
         let held = match self.submit_gate.admit(&peer) {
             Ok(permit) => permit,
             Err(reason) => {
@@ -359,30 +374,60 @@ impl Node {
             .filter(|(_, r)| !self.is_over_unsettled(r))
             .map(|(j, _)| *j)
             .collect();
-        let (tx, me, entries) = (self.internal.clone(), self.me, self.cfg.shard_entries);
+        let known_model = self.models.get(&model_id).map(|m| m.model.clone());
+        let (tx, me, limits) = (self.internal.clone(), self.me, self.limits);
         let (store, net) = (self.store.clone(), self.net.clone());
         let preparing = self.submit_gate.preparing.clone();
+        let my_peer = self.net.peer_id();
         // Waiting for a slot must not hold up the node's event loop.
         tokio::spawn(async move {
-            let slot = match preparation_slot(preparing).await {
-                Ok(slot) => slot,
-                Err(reason) => {
+            let refuse = |reason: String, channel| {
+                let net = net.clone();
+                async move {
                     debug!(%peer, %reason, "submission refused");
                     let r = Response::SubmitResult(SubmitResult::Rejected { reason });
                     let _ = net.respond(channel, respond_frame(&r)).await;
-                    return;
                 }
             };
-            // Parsing (up to the submission limit), committing every shard and writing
-            // chunks are CPU and disk work: all of it runs on the blocking pool.
+            let slot = match preparation_slot(preparing).await {
+                Ok(slot) => slot,
+                Err(reason) => return refuse(reason, channel).await,
+            };
+            let model = match known_model {
+                Some(model) => model,
+                None => {
+                    let peers: Vec<PeerId> = match net.info().await {
+                        Ok(info) => info
+                            .connected
+                            .into_iter()
+                            .filter(|p| *p != my_peer)
+                            .collect(),
+                        Err(_) => Vec::new(),
+                    };
+                    match fetch_model(&net, &peers, model_id, &limits).await {
+                        Some(model) => model,
+                        None => {
+                            return refuse(format!(
+                                "model {model_id} is unknown here and to this node's peers: register it first (`starkscale model register`), or check the id"
+                            ), channel)
+                            .await
+                        }
+                    }
+                }
+            };
+            // Parsing, hashing and writing chunks are CPU and disk work: the blocking pool.
             tokio::task::spawn_blocking(move || {
                 let prepared = (|| {
-                    let spec = JobSpec::from_json_slice(&bytes, &JobLimits::default())?;
+                    let params = ManifestParams {
+                        created_ms: now_ms(),
+                        deadline_ms: deadline,
+                        entry: me,
+                    };
+                    let (manifest, chunks) = prepare_infer(model, cols, &bytes, params, &limits)?;
                     drop(bytes);
-                    if known.contains(&spec.id()) {
-                        return Ok(Prepared::Known(spec.id()));
+                    if known.contains(&manifest.job) {
+                        return Ok(Prepared::Known(manifest.job));
                     }
-                    let (manifest, chunks) = prepare(&spec, me, deadline, entries)?;
                     for chunk in &chunks {
                         store.put_chunk(chunk).map_err(|e| {
                             anyhow::anyhow!("entry peer could not store the job: {e}")

@@ -158,6 +158,34 @@ pub(super) struct Node {
         std::sync::Arc<std::sync::Mutex<starkscale_protocol::catchup::CatchUpLedger<PeerId>>>,
     /// Admission of submissions: rate per peer, submissions held and prepared at once.
     pub(super) submit_gate: rpc::SubmitGate,
+    /// Proving keys kept between jobs, by (model, shard).
+    pub(super) keys: std::sync::Arc<std::sync::Mutex<crate::models::KeyCache>>,
+    /// Models this node knows (registered here, or named by a job it saw).
+    pub(super) models: HashMap<starkscale_protocol::ModelId, KnownModel>,
+    /// Model uploads in progress here.
+    pub(super) uploads: HashMap<starkscale_protocol::ModelId, Upload>,
+}
+
+/// A model this node knows.
+#[derive(Clone, Debug)]
+pub(crate) struct KnownModel {
+    /// The owner's signed manifest (checked).
+    pub(crate) model: starkscale_protocol::SignedModel,
+    /// Whether this node holds every chunk of W.
+    pub(crate) complete: bool,
+    /// Jobs seen for it (a model used before likely has workers holding its keys).
+    pub(crate) jobs_seen: u32,
+}
+
+/// A model upload in progress.
+#[derive(Clone, Debug)]
+pub(crate) struct Upload {
+    /// Chunks still missing.
+    pub(crate) missing: std::collections::BTreeSet<u32>,
+    /// The uploading peer.
+    pub(crate) peer: PeerId,
+    /// Last progress (unix ms).
+    pub(crate) last_ms: u64,
 }
 
 impl Node {

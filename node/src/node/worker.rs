@@ -17,7 +17,7 @@ use starkscale_protocol::messages::{
 use starkscale_protocol::SignedEnvelope;
 use tracing::{info, warn};
 
-use super::{now_ms, Internal, Node, CLAIM_SETTLE_MS};
+use super::{now_ms, Internal, Node, CLAIM_SETTLE_MS, KEY_HOLDER_HEAD_START_MS};
 use crate::convert::{shard_verifying_key, to_protocol};
 use crate::metrics::Metrics;
 use crate::network::Client;
@@ -140,15 +140,15 @@ pub async fn fetch_w_rows(
     rows: Range<u32>,
     metrics: &Metrics,
 ) -> anyhow::Result<IntMatrix> {
-    let row_bytes = u64::from(manifest.w.cols) * 4;
+    let row_bytes = u64::from(manifest.w().cols) * 4;
     let range = u64::from(rows.start) * row_bytes..u64::from(rows.end) * row_bytes;
-    let (list, offset) = chunks_for(&manifest.w.chunks, range.clone());
+    let (list, offset) = chunks_for(&manifest.w().chunks, range.clone());
     let bytes = fetch_chunks(net, store, peers, &list, metrics).await?;
     let len = (range.end - range.start) as usize;
     let slice = bytes
         .get(offset..offset + len)
         .ok_or_else(|| anyhow::anyhow!("chunks do not cover rows {rows:?}"))?;
-    bytes_to_matrix(rows.len(), manifest.w.cols as usize, slice)
+    bytes_to_matrix(rows.len(), manifest.w().cols as usize, slice)
 }
 
 impl Node {
@@ -262,9 +262,22 @@ impl Node {
             }
             let mut open = record.leases.open_shards(now);
             open.sort_by_key(|s| claim_rank(job, *s, &self.me));
-            for shard in open {
+            // Shards go first to peers that kept their proving key: for a model used before,
+            // a peer without the key leaves the shard to them for a head start.
+            let model = record.manifest.model_id();
+            let used_before = self.models.get(&model).is_some_and(|m| m.jobs_seen > 1);
+            let head_start =
+                used_before && now < record.manifest.created_ms + KEY_HOLDER_HEAD_START_MS;
+            let held: Vec<bool> = match self.keys.lock() {
+                Ok(cache) => open.iter().map(|s| cache.holds(&model, *s)).collect(),
+                Err(_) => vec![false; open.len()],
+            };
+            for (shard, held) in open.into_iter().zip(held) {
                 if active >= self.cfg.capacity {
                     break;
+                }
+                if head_start && !held {
+                    continue;
                 }
                 if self.pending_work.contains_key(&(*job, shard))
                     || self.working.contains(&(*job, shard))
@@ -341,25 +354,55 @@ impl Node {
             let metrics = self.metrics.clone();
             // X is usually fetched already (on announcement): do not read it again.
             let known_x = self.local.get(&job).and_then(|l| l.x.clone());
+            let model = manifest.model_id();
+            let kept = self.keys.lock().ok().and_then(|mut c| c.get(&model, shard));
+            let keys = self.keys.clone();
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let peers = source_peers(&net, &manifest, me).await;
                 let frame = async {
-                    let w = fetch_w_rows(
-                        &net,
-                        &store,
-                        &peers,
-                        &manifest,
-                        range.rows.clone(),
-                        &metrics,
-                    )
-                    .await?;
+                    // A proving key kept from an earlier job of this model holds the shard's
+                    // weights: no fetch of W and no setup.
+                    let pk = match kept {
+                        Some(pk) => {
+                            metrics.proving_key_hits.inc();
+                            Some(pk)
+                        }
+                        None => None,
+                    };
+                    let w = match pk {
+                        Some(_) => None,
+                        None => Some(
+                            fetch_w_rows(
+                                &net,
+                                &store,
+                                &peers,
+                                &manifest,
+                                range.rows.clone(),
+                                &metrics,
+                            )
+                            .await?,
+                        ),
+                    };
                     let x = match known_x {
                         Some(x) => x,
                         None => fetch_x(&net, &store, &peers, &manifest, &metrics).await?,
                     };
                     tokio::task::spawn_blocking(move || {
-                        prove_shard(&key, &network, &manifest, shard, &w, &x)
+                        let pk = match (pk, w) {
+                            (Some(pk), _) => pk,
+                            (None, Some(w)) => {
+                                let pk = std::sync::Arc::new(setup_shard(&manifest, shard, &w)?);
+                                metrics.setups.inc();
+                                if let Ok(mut cache) = keys.lock() {
+                                    cache.insert(model, shard, pk.clone());
+                                    metrics.proving_key_bytes.set(cache.used() as i64);
+                                }
+                                pk
+                            }
+                            (None, None) => anyhow::bail!("no weights and no proving key"),
+                        };
+                        prove_shard(&key, &network, &manifest, shard, &pk, &x)
                     })
                     .await?
                 }
@@ -401,9 +444,28 @@ impl Node {
     }
 }
 
-/// Sets up the weight shard, checks its commitment against the manifest, proves and signs.
-/// CPU-bound: runs on the blocking pool.
-pub fn prove_shard(
+/// Sets up a fetched weight shard and checks its commitment against the model's key for
+/// the shard. CPU-bound: runs on the blocking pool.
+pub fn setup_shard(
+    manifest: &Manifest,
+    shard: u32,
+    w: &IntMatrix,
+) -> anyhow::Result<starkscale_prover::ProvingKey> {
+    let w = crate::convert::to_prover(w)?;
+    let pk = starkscale_prover::setup(&w)?;
+    let expected = shard_verifying_key(manifest, shard, w.rows() as u32, manifest.w().cols)?;
+    if pk.verifying_key() != &expected {
+        anyhow::bail!(
+            "the weights fetched for shard {shard} of model {} do not match its owner's commitment",
+            manifest.model_id()
+        );
+    }
+    Ok(pk)
+}
+
+/// Sets up shard `shard` from its rows of W (checked against the model's key), proves and
+/// signs. CPU-bound.
+pub fn prove_rows(
     key: &SigningKey,
     network: &NetworkId,
     manifest: &Manifest,
@@ -411,14 +473,25 @@ pub fn prove_shard(
     w: &IntMatrix,
     x: &IntMatrix,
 ) -> anyhow::Result<Vec<u8>> {
-    let w = crate::convert::to_prover(w)?;
+    let pk = setup_shard(manifest, shard, w)?;
+    prove_shard(key, network, manifest, shard, &pk, x)
+}
+
+/// Proves shard `shard` of a job with its proving key (checked against the model's key) and
+/// signs the proof. CPU-bound: runs on the blocking pool.
+pub fn prove_shard(
+    key: &SigningKey,
+    network: &NetworkId,
+    manifest: &Manifest,
+    shard: u32,
+    pk: &starkscale_prover::ProvingKey,
+    x: &IntMatrix,
+) -> anyhow::Result<Vec<u8>> {
     let x = crate::convert::to_prover(x)?;
-    let pk = starkscale_prover::setup(&w)?;
-    let expected = shard_verifying_key(manifest, shard, w.rows() as u32, manifest.w.cols)?;
+    let expected =
+        shard_verifying_key(manifest, shard, pk.verifying_key().rows, manifest.w().cols)?;
     if pk.verifying_key() != &expected {
-        anyhow::bail!(
-            "the weights fetched for shard {shard} do not match the manifest's commitment"
-        );
+        anyhow::bail!("the proving key kept for shard {shard} is not the model's key");
     }
     let me = PeerKey::from(key);
     let binding = starkscale_prover::Binding {
@@ -426,7 +499,7 @@ pub fn prove_shard(
         shard_index: shard,
         worker: *me.as_bytes(),
     };
-    let proven = starkscale_prover::prove(&pk, &x, &binding)?;
+    let proven = starkscale_prover::prove(pk, &x, &binding)?;
     let msg = ShardProved {
         job: manifest.job,
         shard,

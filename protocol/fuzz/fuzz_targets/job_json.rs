@@ -1,5 +1,5 @@
 //! Fuzzes the job JSON parser with small limits. Properties: no input panics; an accepted job
-//! survives a JSON round trip with the same id, and its reference product never panics.
+//! survives a JSON round trip unchanged, and its reference product never panics.
 
 #![no_main]
 
@@ -13,11 +13,11 @@ fuzz_target!(|data: &[u8]| {
         max_n: 16,
         max_entries: 4096,
         max_json_bytes: 1 << 16,
+        ..JobLimits::default()
     };
     if let Ok(spec) = JobSpec::from_json_slice(data, &limits) {
         let again = JobSpec::from_json(&spec.to_json(), &limits);
         assert_eq!(again.as_ref().ok(), Some(&spec));
-        assert_eq!(again.map(|s| s.id()).ok(), Some(spec.id()));
         let _ = spec.reference_product();
     }
 });

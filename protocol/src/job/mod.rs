@@ -12,8 +12,7 @@
 use std::fmt;
 
 use crate::chunk::chunk_refs;
-use crate::ids::JobId;
-use crate::manifest::{content_job_id, BlobDescriptor};
+use crate::manifest::BlobDescriptor;
 use crate::matrix::{IntMatrix, MatrixError};
 
 mod json;
@@ -34,6 +33,9 @@ pub struct JobLimits {
     pub max_entries: usize,
     /// Longest JSON text accepted.
     pub max_json_bytes: usize,
+    /// Most entries of a registered model's W (m·k). Not bounded by `max_entries`: a worker
+    /// holds one shard of W, never all of it.
+    pub max_model_entries: usize,
 }
 
 impl Default for JobLimits {
@@ -44,6 +46,7 @@ impl Default for JobLimits {
             max_n: 1 << 12,
             max_entries: 1 << 24,
             max_json_bytes: 160 << 20,
+            max_model_entries: u32::MAX as usize,
         }
     }
 }
@@ -352,12 +355,6 @@ impl JobSpec {
         )
     }
 
-    /// The content-derived job id (same matrices, same id, on every peer).
-    pub fn id(&self) -> JobId {
-        let (w, x) = self.descriptors();
-        content_job_id(&w, &x)
-    }
-
     /// Rebuilds a spec from canonical bytes (as reassembled from chunks).
     pub fn from_canonical_bytes(
         w: (usize, usize, &[u8]),
@@ -445,6 +442,19 @@ fn matrix_from_bytes(
         .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
         .collect();
     Ok(IntMatrix::new(rows, cols, data)?)
+}
+
+/// A matrix from canonical bytes (4-byte little-endian signed entries, row-major), every
+/// entry within [`MAX_ABS_ENTRY`].
+pub fn matrix_from_canonical(
+    operand: Operand,
+    rows: usize,
+    cols: usize,
+    bytes: &[u8],
+) -> Result<IntMatrix, JobSpecError> {
+    let m = matrix_from_bytes(operand, rows, cols, bytes)?;
+    check_range(&m, operand)?;
+    Ok(m)
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ pub struct Adversary {
     /// Its network handle.
     pub net: Client,
     stats: Arc<Mutex<AdversaryStats>>,
-    jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
+    jobs: Arc<Mutex<Vec<JobSpec>>>,
     own_jobs: Arc<Mutex<Vec<(JobId, String)>>>,
     armed: Arc<std::sync::atomic::AtomicBool>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -198,7 +198,7 @@ impl Adversary {
         )?;
         let net_task = tokio::spawn(event_loop.run());
         let stats = Arc::new(Mutex::new(AdversaryStats::default()));
-        let jobs = Arc::new(Mutex::new(HashMap::new()));
+        let jobs = Arc::new(Mutex::new(Vec::new()));
         let own_jobs = Arc::new(Mutex::new(Vec::new()));
         let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -245,7 +245,7 @@ impl Adversary {
     /// Tells the adversary a job's data.
     pub fn know(&self, spec: &JobSpec) {
         if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(spec.id(), spec.clone());
+            jobs.push(spec.clone());
         }
     }
 
@@ -299,7 +299,7 @@ struct State {
     rng: rand::rngs::StdRng,
     net: Client,
     stats: Arc<Mutex<AdversaryStats>>,
-    jobs: Arc<Mutex<HashMap<JobId, JobSpec>>>,
+    jobs: Arc<Mutex<Vec<JobSpec>>>,
     own_jobs: Arc<Mutex<Vec<(JobId, String)>>>,
     armed: Arc<std::sync::atomic::AtomicBool>,
     manifests: HashMap<JobId, Manifest>,
@@ -455,8 +455,16 @@ impl State {
         }
     }
 
+    /// The data of a job it was told about: the spec whose W and X are the job's.
     fn spec(&self, job: &JobId) -> Option<JobSpec> {
-        self.jobs.lock().ok()?.get(job).cloned()
+        let manifest = self.manifests.get(job)?;
+        let wanted = (manifest.w().clone(), manifest.x.clone());
+        self.jobs
+            .lock()
+            .ok()?
+            .iter()
+            .find(|spec| spec.descriptors() == wanted)
+            .cloned()
     }
 
     /// A backdated claim (as early as the rules allow, so it beats honest claims).
@@ -586,7 +594,7 @@ impl State {
             job,
             shard,
             worker: victim,
-            config_id: manifest.config_id,
+            config_id: manifest.config_id(),
             proved_at_ms: now_ms(),
             output: IntMatrix::new(1, 1, vec![0]).expect("1x1"),
             commitment: [0; 32],
@@ -640,8 +648,8 @@ impl State {
         // A signed announcement of a job with absurd dimensions, as its own entry peer.
         let mut absurd = manifest.clone();
         absurd.entry = self.me;
-        absurd.w.rows = u32::MAX;
-        absurd.w.cols = u32::MAX;
+        absurd.model.manifest.w.rows = u32::MAX;
+        absurd.model.manifest.w.cols = u32::MAX;
         absurd.x.rows = u32::MAX;
         if let Some(frame) = self.sign(JobAnnounced { manifest: absurd }) {
             self.publish(topics::JOB_ANNOUNCED, frame).await;
@@ -697,7 +705,23 @@ impl State {
         };
         let (me, deadline) = (self.me, now_ms() + 90_000);
         let Ok(Ok((manifest, _chunks))) = tokio::task::spawn_blocking(move || {
-            starkscale_node::node::prepare(&spec, me, deadline, 1 << 10)
+            let model = starkscale_node::models::one_off(&spec, 1 << 10)?;
+            let x = starkscale_protocol::job::entries_to_bytes(
+                spec.x(),
+                starkscale_protocol::job::Operand::Vector,
+            )?;
+            let params = starkscale_protocol::manifest::ManifestParams {
+                created_ms: now_ms(),
+                deadline_ms: deadline,
+                entry: me,
+            };
+            starkscale_node::node::prepare_infer(
+                model,
+                1,
+                &x,
+                params,
+                &starkscale_protocol::JobLimits::default(),
+            )
         })
         .await
         else {

@@ -60,7 +60,7 @@ pub(super) fn bad_proof(
         Ok(SignedEnvelope::<ShardProved>::from_frame(frame, network)?.into_message())
     };
     let prove = |signer: &SigningKey, s: u32, x: &IntMatrix| {
-        starkscale_node::node::prove_shard(signer, network, manifest, s, &rows_of(s)?, x)
+        starkscale_node::node::prove_rows(signer, network, manifest, s, &rows_of(s)?, x)
     };
     match attack.cheat {
         Cheat::WrongOutput => {
@@ -91,7 +91,7 @@ pub(super) fn bad_proof(
                 _ => decode(&prove(key, other, spec.x())?)?,
             };
             let key_of = manifest
-                .shard_keys
+                .shard_keys()
                 .get(shard as usize)
                 .map(|k| k.commitment)
                 .unwrap_or_default();

@@ -84,7 +84,7 @@ pub(super) fn prove_all(
             .w()
             .row_block(range.rows_usize())
             .ok_or_else(|| anyhow::anyhow!("rows of shard {} out of range", range.index))?;
-        let frame = starkscale_node::node::prove_shard(
+        let frame = starkscale_node::node::prove_rows(
             key,
             network,
             manifest,

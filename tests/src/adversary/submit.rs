@@ -1,49 +1,46 @@
-//! Submission floods: job JSON that is oversized, deeply nested, one huge array, or valid
-//! but refused only after it is parsed (entries too large for exact proving), sent to every
-//! connected peer in bursts of many at once, a new burst as soon as the last is answered.
+//! Submission floods: submissions that are oversized, name a model nobody registered (refused
+//! only after the entry peer asked its peers for it), or carry an X of the wrong size, sent
+//! to every connected peer in bursts of many at once, a new burst as soon as the last is
+//! answered.
 
 use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
 use starkscale_node::network::Client;
 use starkscale_protocol::codec::Bytes;
+use starkscale_protocol::ids::ModelId;
 use starkscale_protocol::messages::{Request, Response, Submission, SubmitJob, SubmitResult};
 
 use super::AdversaryStats;
 
 /// Submissions sent to one peer at once.
 const BURST: usize = 12;
-/// Bytes of JSON an entry peer refuses without parsing (its limit is 160 MiB).
-const OVERSIZED: usize = (160 << 20) + 1;
+/// Bytes of X an entry peer refuses without decoding (over the submission frame limit).
+const OVERSIZED: usize = starkscale_protocol::codec::limits::SUBMIT_JOB + 1;
 
-/// A submission request carrying `json`.
-fn submission(json: Vec<u8>) -> Vec<u8> {
+/// A submission request: X's bytes against `model`.
+fn submission(model: ModelId, cols: u32, x: Vec<u8>) -> Vec<u8> {
     Request::SubmitJob(SubmitJob {
-        submission: Submission::Json(Bytes(json)),
+        submission: Submission::Infer {
+            model,
+            cols,
+            x: Bytes(x),
+        },
         deadline_ms: None,
     })
     .to_frame()
     .unwrap_or_default()
 }
 
-/// The flood's payloads: 128 KiB of nested arrays, a matrix with one row of 1 Mi entries,
-/// and a valid 256 × 256 job whose entries are too large for an exact proof (refused only
-/// once parsed and checked).
+/// The flood's payloads: 4 MiB of X against a model nobody registered, a zero-column X, and
+/// a 1-byte X.
 fn payloads() -> Vec<Vec<u8>> {
-    let depth = 1 << 16;
-    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    let row = vec!["1"; 1 << 20].join(",");
-    let huge_row = format!(r#"{{"matrix": [[{row}]], "vector": [1]}}"#);
-    let big = i32::MAX.to_string();
-    let big_row = format!("[{}]", vec![big.as_str(); 256].join(","));
-    let unexact = format!(
-        r#"{{"matrix": [{}], "vector": {big_row}}}"#,
-        vec![big_row.as_str(); 256].join(",")
-    );
-    [nested, huge_row, unexact]
-        .into_iter()
-        .map(|json| submission(json.into_bytes()))
-        .collect()
+    let unknown = ModelId([0x5a; 32]);
+    vec![
+        submission(unknown, 1, vec![1; 4 << 20]),
+        submission(unknown, 0, Vec::new()),
+        submission(ModelId([0xa5; 32]), 7, vec![1]),
+    ]
 }
 
 /// How an entry peer answered one flood submission, for the stats.
@@ -68,7 +65,7 @@ fn outcome(answer: anyhow::Result<Vec<u8>>) -> &'static str {
 /// submission to the first peer, then bursts of [`BURST`] submissions at once to each.
 pub(super) async fn flood(net: Client, stats: Arc<Mutex<AdversaryStats>>) {
     let payloads = payloads();
-    let mut oversized = Some(submission(vec![b' '; OVERSIZED]));
+    let mut oversized = Some(submission(ModelId([1; 32]), 1, vec![0; OVERSIZED]));
     let mut round = 0usize;
     loop {
         let Ok(info) = net.info().await else {

@@ -21,17 +21,18 @@ use super::*;
 /// A settlement for `spec`'s job signed by `key`, with placeholder shard proofs: enough to
 /// reach the checks that come before the proofs.
 fn crafted_settlement(spec: &JobSpec, key: &SigningKey) -> Settlement {
-    let manifest = Manifest::for_spec(
-        spec,
+    let model = starkscale_node::models::build("crafted", spec.w(), 16, key).unwrap();
+    let manifest = Manifest::new(
+        model,
+        spec.x(),
         ManifestParams {
-            rows_per_shard: 16,
             created_ms: now_ms(),
             deadline_ms: now_ms() + 60_000,
-            config_id: starkscale_prover::CONFIG_ID,
             entry: PeerKey::from(key),
         },
-    );
-    let shards = manifest.shard_keys.len();
+    )
+    .unwrap();
+    let shards = manifest.shard_keys().len();
     Settlement {
         format: SETTLEMENT_FORMAT.into(),
         network: NetworkId::from_name(DEFAULT_NETWORK),
@@ -60,7 +61,7 @@ async fn settlements_with_lossy_x_absurd_bounds_or_another_network_are_refused()
     x[3] = i64::from(i32::MIN);
     let bytes: Vec<u8> = x.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
     lossy.manifest.x.chunks = chunk_refs(&bytes);
-    lossy.manifest.job = content_job_id(&lossy.manifest.w, &lossy.manifest.x);
+    lossy.manifest.job = content_job_id(&lossy.manifest.model_id(), &lossy.manifest.x);
     x[3] = (1 << 32) + 7;
     lossy.x = IntMatrix::new(x.len(), 1, x).unwrap();
     let err = verify_settlement(&lossy.sign(&key).unwrap()).unwrap_err();
@@ -72,7 +73,10 @@ async fn settlements_with_lossy_x_absurd_bounds_or_another_network_are_refused()
 
     // A weight bound of u64::MAX: k · 2^64 · |x| would wrap; the manifest is refused first.
     let mut absurd = crafted_settlement(&spec, &key);
-    absurd.manifest.shard_keys[1].weight_bound = u64::MAX;
+    let mut model = absurd.manifest.model.manifest.clone();
+    model.shard_keys[1].weight_bound = u64::MAX;
+    absurd.manifest.model = model.sign(&key).unwrap();
+    absurd.manifest.job = content_job_id(&absurd.manifest.model_id(), &absurd.manifest.x);
     let err = verify_settlement(&absurd.sign(&key).unwrap()).unwrap_err();
     assert!(
         err.to_string().contains("shard 1 declares max |W|"),
@@ -119,7 +123,7 @@ async fn a_proof_this_node_cannot_check_is_ignored_not_blamed_on_its_sender() {
         .is_accept());
     // Another configuration than this node's: it cannot derive the key. Not the sender's fault.
     let mut foreign = manifest.clone();
-    foreign.config_id = starkscale_prover::CONFIG_ID + 1;
+    foreign.model.manifest.config_id = starkscale_prover::CONFIG_ID + 1;
     let local = check_shard_proof(&foreign, x, &msg);
     assert!(matches!(local, Err(ProofCheckError::Local(_))), "{local:?}");
     assert!(matches!(
@@ -137,7 +141,13 @@ async fn a_proof_this_node_cannot_check_is_ignored_not_blamed_on_its_sender() {
     // A settlement this node cannot check is a local failure too, not a forged settlement.
     let key = SigningKey::from_bytes(&[9; 32]);
     let mut resettled = settlement.clone();
-    resettled.manifest.config_id = starkscale_prover::CONFIG_ID + 1;
+    // The model's owner (the one-off owner, derived from W) re-signs it for a configuration
+    // this node does not speak.
+    let mut model = resettled.manifest.model.manifest.clone();
+    model.config_id = starkscale_prover::CONFIG_ID + 1;
+    let owner = starkscale_node::models::one_off_owner(&spec, model.rows_per_shard);
+    resettled.manifest.model = model.sign(&owner).unwrap();
+    resettled.manifest.job = content_job_id(&resettled.manifest.model_id(), &resettled.manifest.x);
     resettled.aggregator = PeerKey::from(&key);
     let err = verify_settlement(&resettled.sign(&key).unwrap()).unwrap_err();
     assert!(matches!(err, SettlementError::Local(_)), "{err}");
@@ -161,7 +171,7 @@ async fn an_elected_sybil_that_settles_with_its_own_proofs_is_credited_nothing()
         "the thief's settlement won"
     );
     assert!(out.verified.credits.iter().all(|c| c.worker != adv.key));
-    assert_eq!(credited_to(&cluster, &spec.id(), &adv.key).await, 0);
+    assert_eq!(credited_to(&cluster, &id_of(&spec), &adv.key).await, 0);
     let stats = adv.stats();
     assert_eq!(stats.proofs_made, out.verified.credits.len() as u64);
     assert!(
@@ -211,7 +221,7 @@ async fn a_failed_job_can_be_submitted_again_and_settle() {
     let json = adv.own_job_json()[0].clone();
     adv.shutdown().await;
     let spec = JobSpec::from_json_slice(json.as_bytes(), &JobLimits::default()).unwrap();
-    assert_eq!(spec.id(), job);
+    assert_eq!(id_of(&spec), job);
     let out = settle_exact(&cluster, &json, &spec).await;
     assert_eq!(out.job, job);
     cluster.shutdown().await;
@@ -448,7 +458,7 @@ async fn a_client_follows_its_job_through_another_peer_when_the_entry_peer_is_lo
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let proved = match cluster.job_view(0, &spec.id()).await {
+        let proved = match cluster.job_view(0, &id_of(&spec)).await {
             Some(view) => view.shards.iter().filter(|s| s.state == "proved").count(),
             None => 0,
         };
@@ -510,9 +520,10 @@ async fn a_silent_peer_or_a_settlement_of_another_network_is_a_clear_error() {
     let out = settle_exact(&cluster, &json, &spec).await;
     cluster.shutdown().await;
     let home = NetworkId::from_name(DEFAULT_NETWORK);
-    assert!(client::verify_against_job(&out.settlement, &spec, &home).is_ok());
+    assert!(client::verify_for_model(&out.settlement, &out.model, Some(spec.x()), &home).is_ok());
     let elsewhere = NetworkId::from_name("starkscale-elsewhere");
-    let err = client::verify_against_job(&out.settlement, &spec, &elsewhere).unwrap_err();
+    let err = client::verify_for_model(&out.settlement, &out.model, Some(spec.x()), &elsewhere)
+        .unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.starts_with("this settlement was made on another network"),
