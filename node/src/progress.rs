@@ -46,7 +46,7 @@ impl JobProgress {
                 total,
             } => format!(
                 "uploading W: {sent}/{missing} chunks sent ({} of {total} were already there)",
-                total - missing
+                total.saturating_sub(*missing)
             ),
             Progress::Registered(model) => format!("model {model} registered"),
         };

@@ -68,7 +68,28 @@ pub enum ModelError {
     /// The shape, chunk layout, plan or keys do not hold.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// One shard is larger than any worker proves (it would have to hold it in memory).
+    #[error("shards of {rows} rows × {k} columns are over the limit of {MAX_SHARD_ROWS} rows and {MAX_SHARD_ENTRIES} entries per shard: cut W into smaller shards")]
+    ShardSize {
+        /// Rows per shard.
+        rows: u32,
+        /// Columns (k).
+        k: u32,
+    },
+    /// The signed manifest does not fit in one message.
+    #[error("the signed model manifest takes {len} bytes, over the {limit}-byte limit of one message: use fewer, larger shards")]
+    TooLarge {
+        /// Its encoded size.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
+
+/// The most rows in one shard (the prover's trace height limit).
+pub const MAX_SHARD_ROWS: u32 = 1 << 16;
+/// The most W entries in one shard: a worker holds its shard's rows in memory to set it up.
+pub const MAX_SHARD_ENTRIES: u64 = 1 << 24;
 
 fn signing_bytes(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
@@ -155,6 +176,13 @@ impl ModelManifest {
             return Err(err.into());
         }
         self.w.check(Operand::Matrix)?;
+        let shard_rows = self.rows_per_shard.min(m);
+        if shard_rows > MAX_SHARD_ROWS || u64::from(shard_rows) * u64::from(k) > MAX_SHARD_ENTRIES {
+            return Err(ModelError::ShardSize {
+                rows: shard_rows,
+                k,
+            });
+        }
         let plan = self.plan().map_err(ManifestError::Plan)?;
         if plan.shard_count() > MAX_SHARDS_PER_JOB {
             return Err(ManifestError::TooManyShards {
@@ -205,6 +233,14 @@ impl SignedModel {
         let bad = || ModelError::Signature { owner };
         let key = VerifyingKey::from_bytes(owner.as_bytes()).map_err(|_| bad())?;
         let body = to_canonical_bytes(&self.manifest).map_err(ManifestError::Codec)?;
+        // Room for the signature and the framing of the messages that carry a model.
+        let limit = crate::codec::limits::MODEL_MANIFEST - 1024;
+        if body.len() + 64 > limit {
+            return Err(ModelError::TooLarge {
+                len: body.len() + 64,
+                limit,
+            });
+        }
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature.0);
         key.verify_strict(&signing_bytes(&body), &signature)
             .map_err(|_| bad())?;
@@ -290,6 +326,71 @@ mod tests {
                 "{m:?}"
             );
         }
+    }
+
+    /// A model whose W descriptor is `m × k` (every chunk the same: only the layout is
+    /// checked here) cut into shards of `rows` rows.
+    fn shaped(m: u32, k: u32, rows: u32) -> ModelManifest {
+        let mut model = manifest();
+        let total = u64::from(m) * u64::from(k) * 4;
+        let size = crate::chunk::CHUNK_SIZE as u64;
+        let count = total.div_ceil(size);
+        let chunk = model.w.chunks[0];
+        model.w = BlobDescriptor {
+            rows: m,
+            cols: k,
+            total_bytes: total,
+            chunks: (0..count)
+                .map(|i| crate::chunk::ChunkRef {
+                    id: chunk.id,
+                    len: if i + 1 == count {
+                        total - i * size
+                    } else {
+                        size
+                    } as u32,
+                })
+                .collect(),
+        };
+        model.rows_per_shard = rows;
+        model.shard_keys = vec![model.shard_keys[0]; m.div_ceil(rows) as usize];
+        model
+    }
+
+    #[test]
+    fn shards_larger_than_a_worker_proves_are_refused() {
+        let limits = JobLimits::default();
+        // Within both limits: accepted.
+        shaped(1 << 12, 1 << 12, 1 << 10)
+            .sign(&owner())
+            .unwrap()
+            .validate(&limits)
+            .unwrap();
+        // Too many rows in one shard (a single-column W of 2^17 rows in one shard).
+        let tall = shaped(1 << 17, 1, 1 << 17).sign(&owner()).unwrap();
+        assert!(matches!(
+            tall.validate(&limits),
+            Err(ModelError::ShardSize { rows: 131072, k: 1 })
+        ));
+        // Too many entries in one shard: 2^12 rows × 2^13 columns = 2^25 > 2^24.
+        let wide = shaped(1 << 12, 1 << 13, 1 << 12).sign(&owner()).unwrap();
+        let err = wide.validate(&limits).unwrap_err();
+        assert!(matches!(err, ModelError::ShardSize { .. }), "{err}");
+        assert!(err.to_string().contains("smaller shards"), "{err}");
+        // The same W in shards of 2^11 rows (2^24 entries) is fine.
+        shaped(1 << 12, 1 << 13, 1 << 11)
+            .sign(&owner())
+            .unwrap()
+            .validate(&limits)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_manifest_too_large_for_one_message_is_refused() {
+        // Shard keys are 33+ bytes each: 30 000 one-row shards do not fit in one message.
+        let limits = JobLimits::default();
+        let many = shaped(30_000, 1, 1).sign(&owner()).unwrap();
+        let err = many.validate(&limits).unwrap_err();
+        assert!(matches!(err, ModelError::TooLarge { .. }), "{err}");
     }
 
     #[test]

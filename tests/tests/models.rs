@@ -15,7 +15,9 @@ use starkscale_node::client::{self, Outcome, SubmitOptions};
 use starkscale_node::demo::LocalNet;
 use starkscale_node::models;
 use starkscale_node::tensor::{read_weights, WeightSource};
+use starkscale_protocol::codec::Bytes;
 use starkscale_protocol::ids::NetworkId;
+use starkscale_protocol::messages::{ModelUploadReply, Request, Response, UploadChunk};
 use starkscale_protocol::{IntMatrix, ModelId};
 use starkscale_tests::build_network;
 
@@ -23,7 +25,9 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Deterministic small integers in `-bound..=bound` (a linear congruential generator).
 fn entries(count: usize, seed: u64, bound: i64) -> Vec<i64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..count)
         .map(|_| {
             s = s
@@ -170,6 +174,21 @@ async fn a_registered_model_serves_inference_through_other_peers_and_keeps_its_k
         .await
         .unwrap();
     assert_eq!(fetched.id(), model);
+
+    // A peer that only heard of the model stores no chunk nobody opened an upload for.
+    let session = client::Session::connect(&net.addrs[1]).await.unwrap();
+    let stray = Request::UploadChunk(UploadChunk {
+        model,
+        index: 0,
+        data: Bytes(vec![0; 64]),
+    });
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    match session.request(&stray, deadline).await.unwrap() {
+        Response::ModelUpload(ModelUploadReply::Rejected { reason }) => {
+            assert!(reason.contains("no upload"), "{reason}")
+        }
+        other => panic!("a chunk outside any upload was not refused: {other:?}"),
+    }
 
     // The settlement checks against the model id alone (no W), and against nothing else.
     let network = NetworkId::from_name(starkscale_node::node::DEFAULT_NETWORK);

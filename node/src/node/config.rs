@@ -80,6 +80,9 @@ pub const DEFAULT_NETWORK: &str = "starkscale-local";
 /// peers that kept it (for a model with earlier jobs). After it, anyone claims: a crashed or
 /// busy key holder delays a shard by this much at most.
 pub(super) const KEY_HOLDER_HEAD_START_MS: u64 = 700;
+/// Shards whose proving key a node kept that it claims beyond its capacity (each costs one
+/// proof, no setup).
+pub(super) const KEPT_KEY_EXTRA_CLAIMS: u32 = 4;
 
 /// Heartbeat period of aggregators.
 pub(super) const HEARTBEAT_EVERY_MS: u64 = 5_000;

@@ -102,6 +102,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         internal: internal_tx,
         db,
         failed: HashSet::new(),
+        proved: HashSet::new(),
         last_heartbeat_ms: 0,
         last_reannounce_ms: now_ms(),
         limits: JobLimits::default(),

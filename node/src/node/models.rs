@@ -154,7 +154,7 @@ impl Node {
 
     /// `UploadChunk`: one chunk of W, checked against the model's chunk hash before it is
     /// stored.
-    pub(super) fn on_upload_chunk(&mut self, peer: PeerId, req: UploadChunk) -> ModelUploadReply {
+    pub(super) fn on_upload_chunk(&mut self, _peer: PeerId, req: UploadChunk) -> ModelUploadReply {
         let UploadChunk {
             model: id,
             index,
@@ -175,6 +175,15 @@ impl Node {
                 ),
             };
         };
+        // Chunks are stored only for an upload opened by RegisterModel (and so counted
+        // against the upload caps), not for every model this node heard of.
+        if !self.uploads.contains_key(&id) {
+            return ModelUploadReply::Rejected {
+                reason: format!(
+                    "no upload of model {id} is open here (it expired or is complete): send its manifest (RegisterModel) again to resume"
+                ),
+            };
+        }
         if let Err(e) = verify_chunk(index as usize, &chunk, &data) {
             return ModelUploadReply::Rejected {
                 reason: format!("chunk {index} of model {id} does not match its hash: {e}"),
@@ -185,25 +194,21 @@ impl Node {
                 reason: format!("this node could not store the chunk: {e}"),
             };
         }
-        let model = known.model.clone();
-        match self.uploads.get_mut(&id) {
-            Some(upload) => {
-                upload.missing.remove(&index);
-                upload.last_ms = now_ms();
-                upload.peer = peer;
-            }
-            None => {
-                let missing = self.missing_chunks(&model);
-                self.track_upload(id, missing, peer);
-            }
+        if let Some(upload) = self.uploads.get_mut(&id) {
+            upload.missing.remove(&index);
+            upload.last_ms = now_ms();
         }
         self.upload_reply(id)
     }
 
-    /// Records the chunks of `id` still to come from `peer` (none: the upload is over).
+    /// Records the chunks of `id` still to come from `peer` (none: the upload is over). An
+    /// upload already open keeps its peer and idle clock: registering again does not renew
+    /// it, only chunks do.
     fn track_upload(&mut self, id: ModelId, missing: BTreeSet<u32>, peer: PeerId) {
         if missing.is_empty() {
             self.uploads.remove(&id);
+        } else if let Some(upload) = self.uploads.get_mut(&id) {
+            upload.missing = missing;
         } else {
             let last_ms = now_ms();
             self.uploads.insert(

@@ -142,6 +142,9 @@ pub(super) struct Node {
     pub(super) db: std::sync::Arc<crate::db::StateDb>,
     /// Shards whose proving failed here: not retried on our own lease.
     pub(super) failed: HashSet<(JobId, u32)>,
+    /// Shards this node proved and published: its lease on them is not work to resume
+    /// (until its own proof is recorded the lease still reads as held).
+    pub(super) proved: HashSet<(JobId, u32)>,
     pub(super) last_heartbeat_ms: u64,
     pub(super) last_reannounce_ms: u64,
     pub(super) limits: JobLimits,
@@ -270,6 +273,7 @@ impl Node {
             self.local.remove(&job);
             self.pending_work.retain(|(j, _), _| *j != job);
             self.failed.retain(|(j, _)| *j != job);
+            self.proved.retain(|(j, _)| *j != job);
             // Synchronously (a rare, small write), so it cannot overtake the new round's
             // frames, which are persisted on the blocking pool after this returns.
             if let Err(e) = self.db.forget_job(job.as_bytes()) {

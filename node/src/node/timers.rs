@@ -20,6 +20,7 @@ impl Node {
             self.reannounce().await;
         }
         self.retry_x_fetches();
+        self.expire_uploads(now);
         if self.cfg.prove {
             self.claim_open_shards().await;
             self.start_due_work();

@@ -17,7 +17,9 @@ use starkscale_protocol::messages::{
 use starkscale_protocol::SignedEnvelope;
 use tracing::{info, warn};
 
-use super::{now_ms, Internal, Node, CLAIM_SETTLE_MS, KEY_HOLDER_HEAD_START_MS};
+use super::{
+    now_ms, Internal, Node, CLAIM_SETTLE_MS, KEPT_KEY_EXTRA_CLAIMS, KEY_HOLDER_HEAD_START_MS,
+};
 use crate::convert::{shard_verifying_key, to_protocol};
 use crate::metrics::Metrics;
 use crate::network::Client;
@@ -243,6 +245,7 @@ impl Node {
                     && !self.working.contains(&key)
                     && !self.pending_work.contains_key(&key)
                     && !self.failed.contains(&key)
+                    && !self.proved.contains(&key)
                 {
                     info!(job = %job, shard = range.index, "resuming a shard this node holds");
                     self.pending_work.insert(key, now);
@@ -250,7 +253,10 @@ impl Node {
             }
         }
         let mut active = (self.working.len() + self.pending_work.len()) as u32;
-        if active >= self.cfg.capacity {
+        // Shards whose proving key this node kept cost a proof only (no fetch of W, no
+        // setup): it takes up to KEPT_KEY_EXTRA_CLAIMS of them beyond its capacity, so a
+        // peer that proved two shards of a model last time proves both again.
+        if active >= self.cfg.capacity + KEPT_KEY_EXTRA_CLAIMS {
             return;
         }
         let mut claims = Vec::new();
@@ -273,8 +279,13 @@ impl Node {
                 Err(_) => vec![false; open.len()],
             };
             for (shard, held) in open.into_iter().zip(held) {
-                if active >= self.cfg.capacity {
-                    break;
+                let room = if held {
+                    self.cfg.capacity + KEPT_KEY_EXTRA_CLAIMS
+                } else {
+                    self.cfg.capacity
+                };
+                if active >= room {
+                    continue;
                 }
                 if head_start && !held {
                     continue;
@@ -433,6 +444,7 @@ impl Node {
             Ok(frame) => {
                 info!(%job, shard, "shard proved; publishing");
                 self.metrics.proofs_made.inc();
+                self.proved.insert((job, shard));
                 crate::metrics::Metrics::observe(&self.metrics.prove_seconds, elapsed);
                 self.publish(topics::SHARD_PROVED, frame).await;
             }
