@@ -24,18 +24,8 @@ use starkscale_protocol::ids::NetworkId;
 use starkscale_protocol::plan::{ShardPlan, DEFAULT_TARGET_ENTRIES_PER_SHARD};
 use starkscale_protocol::{IntMatrix, ModelId, SignedModel};
 
-/// CPU time (user + system) of this process so far.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+mod common;
+use common::{cpu, ms};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

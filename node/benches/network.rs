@@ -13,18 +13,8 @@ use starkscale_node::demo::{random_job_json, LocalNet, SEED_JOB};
 use starkscale_protocol::plan::{suggest_rows_per_shard, ShardPlan};
 use starkscale_protocol::{JobLimits, JobSpec};
 
-/// CPU time (user + system) of this process so far.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+mod common;
+use common::{cpu, ms};
 
 const SHARD_ENTRIES: u64 = 1 << 20;
 
