@@ -180,6 +180,10 @@ enum Command {
         /// names (say which model you trust to make the result mean something).
         #[arg(long, conflicts_with = "job")]
         model: Option<String>,
+        /// X the settlement must be for (.npy or JSON, as for `infer`); without it, the
+        /// settlement's own X is shown with the result.
+        #[arg(long, requires = "model")]
+        rhs: Option<PathBuf>,
         /// A job file: the settlement must be for its one-off model and its X (recomputes the
         /// one-off model's keys from W).
         #[arg(long)]
@@ -597,6 +601,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify {
             settlement: path,
             model,
+            rhs,
             job,
             network,
             json,
@@ -606,7 +611,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let network = network_id(network)?;
             let verified = match (model, job) {
                 (Some(model), _) => {
-                    client::verify_for_model(&bytes, &model_arg(&model)?, None, &network)?
+                    let x = rhs.as_deref().map(client::read_rhs).transpose()?;
+                    client::verify_for_model(&bytes, &model_arg(&model)?, x.as_ref(), &network)?
                 }
                 (None, Some(job)) => {
                     let spec = client::load_job(&read(&job, "job file")?)?;

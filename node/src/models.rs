@@ -114,11 +114,17 @@ pub fn one_off_job_id(spec: &JobSpec, shard_entries: u64) -> anyhow::Result<JobI
 /// Estimated memory of one shard's proving key: the padded trace, its low-degree extension
 /// and Merkle tree, and the weights.
 pub fn proving_key_bytes(rows: usize, k: usize) -> u64 {
-    let padded = rows.next_power_of_two().max(1) as u64;
+    // Traces are at least 64 rows high; the Merkle tree over the extension holds about two
+    // 32-byte digests per leaf; each kept key has a fixed overhead besides.
+    let padded = rows.next_power_of_two().max(64) as u64;
     let k = k as u64;
     let blowup = 1u64 << starkscale_prover::config::LOG_BLOWUP;
-    padded * k * 4 * (1 + 2 * blowup) + rows as u64 * k * 8
+    let leaves = padded * blowup;
+    padded * k * 4 * (1 + 2 * blowup) + rows as u64 * k * 8 + leaves * 64 + 4096
 }
+
+/// The most proving keys a worker keeps, whatever their size.
+pub const MAX_KEPT_KEYS: usize = 4096;
 
 /// Proving keys a worker keeps between jobs, by (model, shard), within a memory budget; the
 /// least recently used are dropped first.
@@ -177,7 +183,7 @@ impl KeyCache {
         if let Some(old) = self.entries.remove(&(model, shard)) {
             self.used -= old.bytes;
         }
-        while self.used + bytes > self.budget {
+        while self.used + bytes > self.budget || self.entries.len() >= MAX_KEPT_KEYS {
             let Some(oldest) = self
                 .entries
                 .iter()
