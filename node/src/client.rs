@@ -69,6 +69,9 @@ pub struct Outcome {
     pub job: JobId,
     /// The model the job ran against.
     pub model: ModelId,
+    /// Byte limbs X was split into (1: not split). When split, the settlement proves the
+    /// limb products and `verified.result` holds their exact recombination, W·X.
+    pub limbs: u32,
     /// The verified settlement (result, credits, aggregator).
     pub verified: VerifiedSettlement,
     /// The signed settlement artefact.
@@ -660,9 +663,24 @@ pub async fn fetch_model(
     timeout: Duration,
 ) -> anyhow::Result<(SignedModel, bool)> {
     let session = Session::connect(addr).await?;
+    match model_on(&session, model, Instant::now() + timeout).await? {
+        Some(found) => Ok(found),
+        None => anyhow::bail!(
+            "the peer at {addr} does not know model {model}: check the id, or register the model"
+        ),
+    }
+}
+
+/// Model `model` from the peer of `session` (checked: signature, id, layout), with whether
+/// the peer holds all of W; `None` if the peer does not know it.
+async fn model_on(
+    session: &Session,
+    model: ModelId,
+    deadline: Instant,
+) -> anyhow::Result<Option<(SignedModel, bool)>> {
     let request = Request::GetModel(GetModel { model });
-    let peer = format!("at {addr}");
-    match session.request(&request, Instant::now() + timeout).await? {
+    let peer = format!("at {}", session.addr);
+    match session.request(&request, deadline).await? {
         Response::Model(ModelReply::Found {
             model: found,
             complete,
@@ -673,13 +691,27 @@ pub async fn fetch_model(
             found
                 .validate(&JobLimits::default())
                 .map_err(|e| anyhow::anyhow!("the peer {peer} sent an invalid model: {e}"))?;
-            Ok((found, complete))
+            Ok(Some((found, complete)))
         }
-        Response::Model(ModelReply::Unknown) => anyhow::bail!(
-            "the peer {peer} does not know model {model}: check the id, or register the model"
-        ),
+        Response::Model(ModelReply::Unknown) => Ok(None),
         other => Err(unexpected(&peer, &request, &other)),
     }
+}
+
+/// How many byte limbs X must be split into for its product with `model` to be exact
+/// (1: not split); checks X's shape against the model.
+fn limbs_for(model: &SignedModel, x: &starkscale_protocol::IntMatrix) -> anyhow::Result<usize> {
+    let k = model.manifest.w.cols as usize;
+    if x.rows() != k {
+        anyhow::bail!(
+            "X has {} rows, but model {} is {} × {k}: X must be {k} × n",
+            x.rows(),
+            model.id(),
+            model.manifest.w.rows
+        );
+    }
+    let w_bound = model.weight_bound();
+    crate::limbs::needed(k, w_bound, x)
 }
 
 /// The models the peer at `addr` knows.
@@ -705,8 +737,31 @@ async fn infer_on(
 ) -> anyhow::Result<Outcome> {
     let timeout = options.timeout;
     let deadline = start + timeout;
+    // Activations too wide to be exact against the model's weights are split into byte limbs
+    // (extra right-hand columns) and recombined after verification. An entry peer that does
+    // not know the model yet fetches it on the first submission; ask again if it refuses.
+    let mut limbs = match model_on(session, model, deadline).await? {
+        Some((found, _)) => limbs_for(&found, x)?,
+        None => 1,
+    };
+    let original = x;
+    let mut sent = crate::limbs::split(original, limbs);
+    let job = match submit_job(session, model, &sent, deadline).await {
+        Err(e) if limbs == 1 && e.to_string().contains("exact-result bound") => {
+            let Some((found, _)) = model_on(session, model, deadline).await? else {
+                return Err(e);
+            };
+            limbs = limbs_for(&found, original)?;
+            if limbs == 1 {
+                return Err(e);
+            }
+            sent = crate::limbs::split(original, limbs);
+            submit_job(session, model, &sent, deadline).await?
+        }
+        other => other?,
+    };
+    let x = &sent;
     let expected = crate::models::job_id(&model, x)?;
-    let job = submit_job(session, model, x, deadline).await?;
     if job != expected {
         anyhow::bail!("the peer announced job {job}, but this job's id is {expected}");
     }
@@ -758,7 +813,8 @@ async fn infer_on(
     progress(Progress::Verifying);
     // Verifying every proof is CPU-bound.
     let network = options.network;
-    let x = x.clone();
+    // Checked against the caller's X: limb products are recombined in exact integers.
+    let x = original.clone();
     let (verified, settlement) = tokio::task::spawn_blocking(move || {
         verify_for_model(&settlement, &model, Some(&x), &network).map(|v| (v, settlement))
     })
@@ -766,6 +822,7 @@ async fn infer_on(
     Ok(Outcome {
         job,
         model,
+        limbs: limbs as u32,
         verified,
         settlement,
         elapsed: start.elapsed(),
@@ -949,7 +1006,7 @@ pub fn verify_for_model(
     x: Option<&starkscale_protocol::IntMatrix>,
     network: &NetworkId,
 ) -> anyhow::Result<VerifiedSettlement> {
-    let verified = verify_on(settlement, network)?;
+    let mut verified = verify_on(settlement, network)?;
     let found = verified.settlement.manifest.model_id();
     if found != *model {
         anyhow::bail!(
@@ -957,8 +1014,23 @@ pub fn verify_for_model(
         );
     }
     if let Some(x) = x {
-        if &verified.settlement.x != x {
-            anyhow::bail!("this settlement was computed for another X than this job's");
+        let proven = &verified.settlement.x;
+        if proven != x {
+            // X may have been split into byte limbs (see `limbs`): then the settlement's X is
+            // exactly the split of this X, and the result is recombined.
+            let n = x.cols();
+            let limbs = if n > 0 && proven.cols() % n == 0 {
+                proven.cols() / n
+            } else {
+                0
+            };
+            if !(2..=crate::limbs::MAX_LIMBS).contains(&limbs)
+                || proven.rows() != x.rows()
+                || crate::limbs::split(x, limbs) != *proven
+            {
+                anyhow::bail!("this settlement was computed for another X than this job's");
+            }
+            verified.result = crate::limbs::join(&verified.result, n, limbs)?;
         }
     }
     Ok(verified)

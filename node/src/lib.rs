@@ -11,6 +11,7 @@
 //! | [`identity`], [`store`], [`db`] | key file, on-disk chunks, the redb state database |
 //! | [`config`] | TOML configuration, environment overrides, network profiles |
 //! | [`models`] | the owner's setup that signs a model, one-off models, workers' proving keys |
+//! | [`limbs`] | wide activations split into byte limbs and recombined |
 //! | [`npy`] | NumPy `.npy` integer arrays as job input |
 //! | [`tensor`] | weights from `.npy` and Hugging Face `.safetensors` files |
 //! | [`metrics`] | Prometheus metrics and the `/metrics` endpoint |
@@ -22,6 +23,7 @@ pub mod convert;
 pub mod db;
 pub mod demo;
 pub mod identity;
+pub mod limbs;
 pub mod metrics;
 pub mod models;
 pub mod network;

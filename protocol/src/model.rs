@@ -222,6 +222,16 @@ impl SignedModel {
         model_id(&self.manifest)
     }
 
+    /// The largest weight bound over the model's shards: what bounds any entry of W.
+    pub fn weight_bound(&self) -> u64 {
+        self.manifest
+            .shard_keys
+            .iter()
+            .map(|key| key.weight_bound)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The owner's key.
     pub fn owner(&self) -> PeerKey {
         self.manifest.owner

@@ -245,3 +245,47 @@ async fn a_safetensors_model_on_two_nodes_reuses_its_proving_keys() {
     assert!(key_hits(&net) >= hits_before + 4);
     net.shutdown().await;
 }
+
+/// int16 activations against int8 weights at k = 4096 overflow the field's exact bound
+/// (127 · 32767 · 4096 ≈ 1.7·10¹⁰): the client splits X into two byte limbs, the network proves
+/// both limb products, and the recombined result is the exact W·X, checked again offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn int16_activations_at_k_4096_give_the_exact_product() {
+    let net = build_network(3, |_, _| {}).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (m, k) = (8usize, 4096usize);
+    let mut weights = entries(m * k, 21, 127);
+    weights[0] = 127;
+    let path = dir.path().join("w.npy");
+    write_npy_i8(&path, &[m, k], &weights);
+    let source = WeightSource::parse(path.to_str().unwrap(), false).unwrap();
+    let (model, w) = register(&net, 0, source, 4).await;
+    let mut xs = entries(k * 2, 22, 32767);
+    xs[0] = -32768;
+    xs[1] = 32767;
+    let x = IntMatrix::new(k, 2, xs).unwrap();
+    assert!(
+        starkscale_prover::check_exact(k, 127, x.max_abs()).is_err(),
+        "the test needs an X that is not exact unsplit"
+    );
+    // Through a peer that has not seen the model: it learns it on the first submission.
+    let out = infer_exact(&net, 1, model, &w, &x).await;
+    assert_eq!(out.limbs, 2);
+    assert_eq!(
+        out.verified.settlement.x.cols(),
+        4,
+        "two limbs of two columns"
+    );
+    // Offline: the settlement checks against the caller's X (recombined), not another X.
+    let network = NetworkId::from_name(starkscale_node::node::DEFAULT_NETWORK);
+    let again = client::verify_for_model(&out.settlement, &model, Some(&x), &network).unwrap();
+    assert_eq!(again.result, w.checked_mul(&x).unwrap());
+    let mut other = x.data().to_vec();
+    other[5] += 1;
+    let other = IntMatrix::new(k, 2, other).unwrap();
+    let err = client::verify_for_model(&out.settlement, &model, Some(&other), &network)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another X"), "{err}");
+    net.shutdown().await;
+}

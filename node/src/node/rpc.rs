@@ -131,13 +131,7 @@ pub fn prepare_infer(
         starkscale_protocol::job::Operand::Rhs
     };
     let x = starkscale_protocol::job::matrix_from_canonical(operand, k, cols as usize, x_bytes)?;
-    let w_bound = model
-        .manifest
-        .shard_keys
-        .iter()
-        .map(|key| key.weight_bound)
-        .max()
-        .unwrap_or(0);
+    let w_bound = model.weight_bound();
     starkscale_prover::check_exact(k, w_bound, x.max_abs())?;
     let manifest = Manifest::new(model, &x, params)?;
     manifest.validate(limits)?;
@@ -405,7 +399,10 @@ impl Node {
                         Err(_) => Vec::new(),
                     };
                     match fetch_model(&net, &peers, model_id, &limits).await {
-                        Some(model) => model,
+                        Some(model) => {
+                            let _ = tx.send(Internal::ModelLearned(Box::new(model.clone()))).await;
+                            model
+                        }
                         None => {
                             return refuse(format!(
                                 "model {model_id} is unknown here and to this node's peers: register it first (`starkscale model register`), or check the id"

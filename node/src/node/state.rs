@@ -22,6 +22,9 @@ use crate::store::Store;
 
 /// Results of background work, reported to the node task.
 pub(super) enum Internal {
+    /// The entry peer fetched a model from its peers for a submission: remember it (so a
+    /// client can read it, e.g. to split a too-wide X, and later submissions need no fetch).
+    ModelLearned(Box<starkscale_protocol::SignedModel>),
     /// A gossip or catch-up frame's proof was checked.
     ProofChecked {
         frame: Vec<u8>,
