@@ -584,6 +584,7 @@ impl Node {
         persist: bool,
     ) -> Result<(), String> {
         let record = self.jobs.get_mut(&job).ok_or("proof for an unknown job")?;
+        let model = record.manifest.model_id();
         match how {
             ProofRecord::Checked(freshness) => record
                 .leases
@@ -600,6 +601,9 @@ impl Node {
             (true, ProofRecord::Restored) => {
                 self.persist_replacing(&job, FrameKind::Proof, &shard.to_be_bytes(), &frame)
             }
+        }
+        if let Some(known) = self.models.get_mut(&model) {
+            known.proved_shards.insert(shard);
         }
         if let Some(local) = self.local.get_mut(&job) {
             local.proofs.insert(shard, frame);

@@ -33,6 +33,7 @@ impl Node {
             model: model.clone(),
             complete: false,
             jobs_seen: 0,
+            proved_shards: Default::default(),
         });
         let was = entry.complete;
         entry.complete |= complete;
@@ -70,6 +71,7 @@ impl Node {
                     model,
                     complete,
                     jobs_seen: 0,
+                    proved_shards: Default::default(),
                 },
             );
         }

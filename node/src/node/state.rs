@@ -179,8 +179,12 @@ pub(crate) struct KnownModel {
     pub(crate) model: starkscale_protocol::SignedModel,
     /// Whether this node holds every chunk of W.
     pub(crate) complete: bool,
-    /// Jobs seen for it (a model used before likely has workers holding its keys).
+    /// Jobs seen for it.
     pub(crate) jobs_seen: u32,
+    /// Its shards with an accepted proof in some job: some peer likely kept their proving
+    /// keys, so peers without a key leave these shards to key holders for a head start. (Not
+    /// a count of announcements: cheap jobs nobody proved must not delay anyone.)
+    pub(crate) proved_shards: std::collections::HashSet<u32>,
 }
 
 /// A model upload in progress.

@@ -268,12 +268,15 @@ impl Node {
             }
             let mut open = record.leases.open_shards(now);
             open.sort_by_key(|s| claim_rank(job, *s, &self.me));
-            // Shards go first to peers that kept their proving key: for a model used before,
-            // a peer without the key leaves the shard to them for a head start.
+            // Shards go first to peers that kept their proving key: a peer without the key
+            // leaves a shard proved in an earlier job of the model to them for a head start.
             let model = record.manifest.model_id();
-            let used_before = self.models.get(&model).is_some_and(|m| m.jobs_seen > 1);
-            let head_start =
-                used_before && now < record.manifest.created_ms + KEY_HOLDER_HEAD_START_MS;
+            let early = now < record.manifest.created_ms + KEY_HOLDER_HEAD_START_MS;
+            let proved_before = |shard: u32| {
+                self.models
+                    .get(&model)
+                    .is_some_and(|m| m.proved_shards.contains(&shard))
+            };
             let held: Vec<bool> = match self.keys.lock() {
                 Ok(cache) => open.iter().map(|s| cache.holds(&model, *s)).collect(),
                 Err(_) => vec![false; open.len()],
@@ -287,7 +290,7 @@ impl Node {
                 if active >= room {
                     continue;
                 }
-                if head_start && !held {
+                if early && !held && proved_before(shard) {
                     continue;
                 }
                 if self.pending_work.contains_key(&(*job, shard))
