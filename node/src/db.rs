@@ -161,6 +161,30 @@ impl StateDb {
         Ok(())
     }
 
+    /// Forgets a model (an abandoned upload).
+    pub fn forget_model(&self, id: &[u8; 32]) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(MODELS)?;
+            table.remove(id.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes chunks from the index.
+    pub fn forget_chunks(&self, ids: &[[u8; 32]]) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(CHUNKS)?;
+            for id in ids {
+                table.remove(id.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every stored model.
     pub fn models(&self) -> anyhow::Result<Vec<StoredModel>> {
         let tx = self.db.begin_read()?;

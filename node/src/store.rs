@@ -70,6 +70,21 @@ impl Store {
         self.chunk_path(id).exists()
     }
 
+    /// Deletes chunks (files and index entries); absent ones are skipped.
+    pub fn remove_chunks(&self, ids: &[[u8; 32]]) -> anyhow::Result<()> {
+        for id in ids {
+            match std::fs::remove_file(self.chunk_path(id)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("removing a chunk"),
+            }
+        }
+        if let Some(index) = &self.index {
+            index.forget_chunks(ids)?;
+        }
+        Ok(())
+    }
+
     /// Reads a chunk, re-checking its hash; `None` if absent or corrupt.
     pub fn get_chunk(&self, id: &[u8; 32]) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.chunk_path(id)).ok()?;

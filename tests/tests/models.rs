@@ -17,7 +17,9 @@ use starkscale_node::models;
 use starkscale_node::tensor::{read_weights, WeightSource};
 use starkscale_protocol::codec::Bytes;
 use starkscale_protocol::ids::NetworkId;
-use starkscale_protocol::messages::{ModelUploadReply, Request, Response, UploadChunk};
+use starkscale_protocol::messages::{
+    ModelUploadReply, RegisterModel, Request, Response, UploadChunk,
+};
 use starkscale_protocol::{IntMatrix, ModelId};
 use starkscale_tests::build_network;
 
@@ -287,5 +289,79 @@ async fn int16_activations_at_k_4096_give_the_exact_product() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("another X"), "{err}");
+    net.shutdown().await;
+}
+
+/// An upload that stops half-way is removed once idle: the model is forgotten and its chunks
+/// leave the disk; registering again starts over and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_upload_leaves_no_half_model_behind() {
+    let net = build_network(1, |_, cfg| cfg.upload_idle = Duration::from_secs(2))
+        .await
+        .unwrap();
+    // 640 × 1024 entries of 4 bytes: three 1 MiB chunks.
+    let (m, k) = (640usize, 1024usize);
+    let w = IntMatrix::new(m, k, entries(m * k, 31, 127)).unwrap();
+    let owner = SigningKey::from_bytes(&[8; 32]);
+    let model = models::build("abandoned", &w, 320, &owner).unwrap();
+    let id = model.id();
+    let bytes =
+        starkscale_protocol::job::entries_to_bytes(&w, starkscale_protocol::job::Operand::Matrix)
+            .unwrap();
+    let chunks = starkscale_protocol::chunk::split_into_chunks(&bytes);
+    assert_eq!(chunks.len(), 3);
+    let session = client::Session::connect(&net.addrs[0]).await.unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let register = Request::RegisterModel(RegisterModel {
+        model: model.clone(),
+    });
+    match session.request(&register, deadline).await.unwrap() {
+        Response::ModelUpload(ModelUploadReply::Missing { total_missing, .. }) => {
+            assert_eq!(total_missing, 3)
+        }
+        other => panic!("{other:?}"),
+    }
+    let first = Request::UploadChunk(UploadChunk {
+        model: id,
+        index: 0,
+        data: Bytes(chunks[0].1.to_vec()),
+    });
+    match session.request(&first, deadline).await.unwrap() {
+        Response::ModelUpload(ModelUploadReply::Missing { total_missing, .. }) => {
+            assert_eq!(total_missing, 2)
+        }
+        other => panic!("{other:?}"),
+    }
+    let chunk_file = net
+        .dir()
+        .join("node0")
+        .join("chunks")
+        .join(chunks[0].0.id.to_string());
+    assert!(chunk_file.exists(), "the uploaded chunk is stored");
+    let listed = client::list_models(&net.addrs[0], TIMEOUT).await.unwrap();
+    assert!(listed.iter().any(|s| s.model == id));
+
+    // The uploader goes away; after the idle time the half model is gone.
+    drop(session);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let listed = client::list_models(&net.addrs[0], TIMEOUT).await.unwrap();
+    assert!(!listed.iter().any(|s| s.model == id), "{listed:?}");
+    let err = client::fetch_model(&net.addrs[0], id, TIMEOUT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not know"), "{err}");
+    assert!(!chunk_file.exists(), "the abandoned chunk is still on disk");
+
+    // Registering again starts over and completes.
+    let again = client::register(&net.addrs[0], &model, &w, TIMEOUT, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    let (_, complete) = client::fetch_model(&net.addrs[0], id, TIMEOUT)
+        .await
+        .unwrap();
+    assert!(complete);
+    assert!(chunk_file.exists());
     net.shutdown().await;
 }

@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub settle: SettlePolicy,
     /// Memory for proving keys kept between jobs (bytes); 0 keeps none.
     pub key_cache_bytes: u64,
+    /// A model upload with no chunk for this long is abandoned: the model and the chunks only
+    /// it used are removed (registering again starts over).
+    pub upload_idle: Duration,
 }
 
 impl NodeConfig {
@@ -66,6 +69,7 @@ impl NodeConfig {
             rules: LeaseRules::default(),
             settle: SettlePolicy::default(),
             key_cache_bytes: DEFAULT_KEY_CACHE_BYTES,
+            upload_idle: Duration::from_secs(600),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Models at a node: registration and resumable upload of W, the models it knows (from
 //! uploads and from the jobs it saw), persisted across restarts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use libp2p::PeerId;
 use starkscale_protocol::chunk::verify_chunk;
@@ -21,10 +21,6 @@ use super::{now_ms, Node};
 const MAX_UPLOADS: usize = 8;
 /// Uploads one peer may have in progress at once.
 const MAX_UPLOADS_PER_PEER: usize = 2;
-/// An upload with no progress for this long is dropped (its chunks stay in the store; the
-/// owner resumes by registering again).
-pub(super) const UPLOAD_IDLE_MS: u64 = 10 * 60 * 1000;
-
 impl Node {
     /// Remembers a checked model (and persists it); `complete` when W is all stored here.
     pub(super) fn remember_model(&mut self, model: SignedModel, complete: bool) {
@@ -224,15 +220,54 @@ impl Node {
         }
     }
 
-    /// Drops uploads idle for [`UPLOAD_IDLE_MS`].
+    /// Removes uploads idle for the configured `upload_idle`: a model whose W never fully
+    /// arrived and that no job uses is forgotten, with the chunks no other model or job
+    /// references (so bad input does not leave half a model behind).
     pub(super) fn expire_uploads(&mut self, now: u64) {
-        self.uploads.retain(|id, u| {
-            let keep = now.saturating_sub(u.last_ms) < UPLOAD_IDLE_MS;
-            if !keep {
-                info!(model = %id, missing = u.missing.len(), "model upload idle; dropped (register again to resume)");
+        let idle = self.cfg.upload_idle.as_millis() as u64;
+        let expired: Vec<ModelId> = self
+            .uploads
+            .iter()
+            .filter(|(_, u)| now.saturating_sub(u.last_ms) >= idle)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.uploads.remove(&id);
+            let in_use = self.jobs.values().any(|r| r.manifest.model_id() == id);
+            let complete = self.models.get(&id).is_some_and(|m| m.complete);
+            if in_use || complete {
+                continue;
             }
-            keep
-        });
+            let Some(known) = self.models.remove(&id) else {
+                continue;
+            };
+            let mut referenced: HashSet<[u8; 32]> = HashSet::new();
+            for other in self.models.values() {
+                referenced.extend(other.model.manifest.w.chunks.iter().map(|c| c.id.0));
+            }
+            for record in self.jobs.values() {
+                referenced.extend(record.manifest.x.chunks.iter().map(|c| c.id.0));
+                referenced.extend(record.manifest.w().chunks.iter().map(|c| c.id.0));
+            }
+            let orphans: Vec<[u8; 32]> = known
+                .model
+                .manifest
+                .w
+                .chunks
+                .iter()
+                .map(|c| c.id.0)
+                .filter(|c| !referenced.contains(c))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            if let Err(e) = self.store.remove_chunks(&orphans) {
+                warn!(model = %id, error = %e, "could not remove an abandoned upload's chunks");
+            }
+            if let Err(e) = self.db.forget_model(id.as_bytes()) {
+                warn!(model = %id, error = %e, "could not forget an abandoned model");
+            }
+            info!(model = %id, chunks = orphans.len(), "model upload abandoned: the model and its chunks are removed (register again to start over)");
+        }
     }
 
     /// `GetModel`.
