@@ -819,6 +819,13 @@ async fn infer_on(
         verify_for_model(&settlement, &model, Some(&x), &network).map(|v| (v, settlement))
     })
     .await??;
+    if verified.job != job {
+        anyhow::bail!(
+            "the peer {} gave the settlement of job {}, not of job {job}",
+            follow.via_name(),
+            verified.job
+        );
+    }
     Ok(Outcome {
         job,
         model,

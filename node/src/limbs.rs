@@ -18,14 +18,16 @@ pub fn split(x: &IntMatrix, limbs: usize) -> IntMatrix {
     let mut out = vec![0i64; k * n * limbs];
     for r in 0..k {
         for j in 0..n {
-            let mut rest = x.data()[r * n + j];
+            // In i128: no intermediate overflows, whatever the entry.
+            let mut rest = i128::from(x.data()[r * n + j]);
             for i in 0..limbs {
                 let digit = if i + 1 == limbs {
                     rest
                 } else {
                     (rest + 128).rem_euclid(256) - 128
                 };
-                out[r * n * limbs + i * n + j] = digit;
+                // Every digit but the last is a byte; the last is at most |x| / 256^(L-1).
+                out[r * n * limbs + i * n + j] = digit as i64;
                 rest = (rest - digit) / 256;
             }
         }
@@ -126,6 +128,21 @@ mod tests {
         let x = IntMatrix::new(4096, 1, vec![1000; 4096]).unwrap();
         let err = needed(4096, 1 << 28, &x).unwrap_err().to_string();
         assert!(err.contains("268435456") && err.contains("1000"), "{err}");
+    }
+
+    #[test]
+    fn extreme_entries_split_without_overflow() {
+        let x = IntMatrix::new(2, 1, vec![i64::MAX, i64::MIN]).unwrap();
+        for limbs in 1..=MAX_LIMBS {
+            let xs = split(&x, limbs);
+            for r in 0..2 {
+                let mut acc: i128 = 0;
+                for i in (0..limbs).rev() {
+                    acc = acc * 256 + i128::from(xs.get(r, i).unwrap());
+                }
+                assert_eq!(acc, i128::from(x.get(r, 0).unwrap()));
+            }
+        }
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Node {
                 frame,
                 elapsed,
             } => self.on_work_done(job, shard, frame, elapsed).await,
-            Internal::ModelLearned(model) => self.remember_model(*model, false),
+            Internal::ModelLearned(model) => self.learn_model(*model),
             Internal::SubmissionReady { prepared, reply } => {
                 self.on_submission_ready(prepared, reply).await
             }

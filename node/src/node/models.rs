@@ -19,6 +19,8 @@ use super::{now_ms, Node};
 
 /// Uploads in progress at once at one node; more are refused until one ends.
 const MAX_UPLOADS: usize = 8;
+/// Models fetched for submissions and not yet used by a job that a node keeps in memory.
+const MAX_LEARNED_MODELS: usize = 64;
 /// Uploads one peer may have in progress at once.
 const MAX_UPLOADS_PER_PEER: usize = 2;
 impl Node {
@@ -45,6 +47,33 @@ impl Node {
             }
             Err(e) => warn!(model = %id, error = %e, "could not encode a model"),
         }
+    }
+
+    /// Keeps, in memory only, a model fetched from peers for a submission; at most
+    /// [`MAX_LEARNED_MODELS`] such models not yet used by a job are held (a job's announcement
+    /// persists its model as usual).
+    pub(super) fn learn_model(&mut self, model: SignedModel) {
+        let id = model.id();
+        if self.models.contains_key(&id) {
+            return;
+        }
+        let unused = self
+            .models
+            .values()
+            .filter(|m| !m.complete && m.jobs_seen == 0)
+            .count();
+        if unused >= MAX_LEARNED_MODELS {
+            return;
+        }
+        self.models.insert(
+            id,
+            KnownModel {
+                model,
+                complete: false,
+                jobs_seen: 0,
+                proved_shards: Default::default(),
+            },
+        );
     }
 
     /// Restores the models stored in the database.
@@ -187,14 +216,20 @@ impl Node {
                 reason: format!("chunk {index} of model {id} does not match its hash: {e}"),
             };
         }
+        let new = !self.store.has_chunk(&chunk.id.0);
         if let Err(e) = self.store.put_chunk(&data) {
             return ModelUploadReply::Rejected {
                 reason: format!("this node could not store the chunk: {e}"),
             };
         }
         if let Some(upload) = self.uploads.get_mut(&id) {
-            upload.missing.remove(&index);
-            upload.last_ms = now_ms();
+            if new {
+                upload.stored.push(chunk.id.0);
+            }
+            // Only progress renews the idle clock: a chunk sent again does not hold the slot.
+            if upload.missing.remove(&index) {
+                upload.last_ms = now_ms();
+            }
         }
         self.upload_reply(id)
     }
@@ -215,6 +250,7 @@ impl Node {
                     missing,
                     peer,
                     last_ms,
+                    stored: Vec::new(),
                 },
             );
         }
@@ -232,15 +268,17 @@ impl Node {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            self.uploads.remove(&id);
+            let Some(upload) = self.uploads.remove(&id) else {
+                continue;
+            };
             let in_use = self.jobs.values().any(|r| r.manifest.model_id() == id);
             let complete = self.models.get(&id).is_some_and(|m| m.complete);
             if in_use || complete {
                 continue;
             }
-            let Some(known) = self.models.remove(&id) else {
+            if self.models.remove(&id).is_none() {
                 continue;
-            };
+            }
             let mut referenced: HashSet<[u8; 32]> = HashSet::new();
             for other in self.models.values() {
                 referenced.extend(other.model.manifest.w.chunks.iter().map(|c| c.id.0));
@@ -249,13 +287,12 @@ impl Node {
                 referenced.extend(record.manifest.x.chunks.iter().map(|c| c.id.0));
                 referenced.extend(record.manifest.w().chunks.iter().map(|c| c.id.0));
             }
-            let orphans: Vec<[u8; 32]> = known
-                .model
-                .manifest
-                .w
-                .chunks
+            // Only chunks this upload wrote itself: a manifest may list chunks that were
+            // here before it (another model's, a job's being prepared).
+            let orphans: Vec<[u8; 32]> = upload
+                .stored
                 .iter()
-                .map(|c| c.id.0)
+                .copied()
                 .filter(|c| !referenced.contains(c))
                 .collect::<HashSet<_>>()
                 .into_iter()

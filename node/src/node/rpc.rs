@@ -387,6 +387,7 @@ impl Node {
                 Ok(slot) => slot,
                 Err(reason) => return refuse(reason, channel).await,
             };
+            let fetched = known_model.is_none();
             let model = match known_model {
                 Some(model) => model,
                 None => {
@@ -399,10 +400,7 @@ impl Node {
                         Err(_) => Vec::new(),
                     };
                     match fetch_model(&net, &peers, model_id, &limits).await {
-                        Some(model) => {
-                            let _ = tx.send(Internal::ModelLearned(Box::new(model.clone()))).await;
-                            model
-                        }
+                        Some(model) => model,
                         None => {
                             return refuse(format!(
                                 "model {model_id} is unknown here and to this node's peers: register it first (`starkscale model register`), or check the id"
@@ -420,8 +418,22 @@ impl Node {
                         deadline_ms: deadline,
                         entry: me,
                     };
-                    let (manifest, chunks) = prepare_infer(model, cols, &bytes, params, &limits)?;
+                    let learned = fetched.then(|| model.clone());
+                    let prepared = prepare_infer(model, cols, &bytes, params, &limits);
                     drop(bytes);
+                    // A model fetched for a submission is kept (in memory) once the
+                    // submission holds up, or when X only needs splitting into limbs: the
+                    // client then reads the model to split X.
+                    let keep = match &prepared {
+                        Ok(_) => true,
+                        Err(e) => e
+                            .downcast_ref::<starkscale_prover::OverflowError>()
+                            .is_some(),
+                    };
+                    if let Some(model) = learned.filter(|_| keep) {
+                        let _ = tx.blocking_send(Internal::ModelLearned(Box::new(model)));
+                    }
+                    let (manifest, chunks) = prepared?;
                     if known.contains(&manifest.job) {
                         return Ok(Prepared::Known(manifest.job));
                     }

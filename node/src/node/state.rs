@@ -194,8 +194,10 @@ pub(crate) struct Upload {
     pub(crate) missing: std::collections::BTreeSet<u32>,
     /// The uploading peer.
     pub(crate) peer: PeerId,
-    /// Last progress (unix ms).
+    /// Last progress (unix ms): the last chunk that was missing and arrived.
     pub(crate) last_ms: u64,
+    /// Chunks this upload wrote (not there before): all an abandoned upload may delete.
+    pub(crate) stored: Vec<[u8; 32]>,
 }
 
 impl Node {
