@@ -74,6 +74,12 @@ impl Follow {
             println!("{}", result_json(&out.verified, Some(out.elapsed)));
         } else {
             println!("result: {:?}", out.verified.result.data());
+            if out.limbs > 1 {
+                println!(
+                    "X was split into {} byte limbs to keep every product exact; the result is their verified recombination",
+                    out.limbs
+                );
+            }
             println!(
                 "verified: {} shard proof(s) against model {}, worker signatures and aggregator signature ({:.0} ms)",
                 out.verified.credits.len(),
