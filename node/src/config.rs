@@ -43,6 +43,9 @@ pub struct FileConfig {
     /// Memory for kept proving keys (committed shards of W), in MiB; least recently used
     /// keys are evicted beyond it.
     pub key_cache_mib: u64,
+    /// Seconds without a new chunk after which a model upload is abandoned (the model and the
+    /// chunks it wrote are removed; registering again starts over).
+    pub upload_idle_secs: u64,
     /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. "127.0.0.1:9100".
     pub metrics_listen: Option<String>,
     /// Gossip mesh and size parameters.
@@ -93,6 +96,7 @@ impl Default for FileConfig {
             job_deadline_secs: 600,
             shard_entries: starkscale_protocol::plan::DEFAULT_TARGET_ENTRIES_PER_SHARD,
             key_cache_mib: 2048,
+            upload_idle_secs: 600,
             metrics_listen: None,
             gossip: GossipFile::default(),
         }
@@ -167,6 +171,7 @@ impl FileConfig {
         cfg.job_deadline = Duration::from_secs(self.job_deadline_secs.max(10));
         cfg.shard_entries = self.shard_entries.max(1);
         cfg.key_cache_bytes = self.key_cache_mib.saturating_mul(1 << 20);
+        cfg.upload_idle = Duration::from_secs(self.upload_idle_secs.max(1));
         cfg.metrics_listen = match &self.metrics_listen {
             Some(a) => Some(a.parse().map_err(|e| {
                 anyhow::anyhow!("metrics address {a:?} is not host:port (e.g. 127.0.0.1:9100): {e}")
