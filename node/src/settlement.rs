@@ -311,9 +311,14 @@ fn verify_on(
         check_expected(&settlement, expected, &settlement.network)?;
     }
     let manifest = &settlement.manifest;
-    let plan = manifest
-        .validate(&JobLimits::default())
-        .map_err(|e| invalid(format!("manifest: {e}")))?;
+    let plan = manifest.validate(&JobLimits::default()).map_err(|e| {
+        // Over this node's limits is this node's affair, not a forged settlement.
+        if e.is_local_limit() {
+            SettlementError::Local(format!("manifest: {e}"))
+        } else {
+            invalid(format!("manifest: {e}"))
+        }
+    })?;
     if manifest.config_id() != starkscale_prover::CONFIG_ID {
         return Err(SettlementError::Local(format!(
             "the model is proved under configuration {}; this build verifies configuration {} only",
